@@ -1,0 +1,79 @@
+"""The IPython magics: parse the line, call the public API, display or store the result.
+
+Nothing else lives here; everything a magic does is also possible from plain Python
+(:func:`torchlesson.trace`, :func:`torchlesson.quiz`).
+"""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+DEFAULT_MAX_OPS = 5000
+
+
+@magics_class
+class TorchlessonMagics(Magics):
+    """``%%autograd_trace`` and ``%quiz``."""
+
+    @magic_arguments()
+    @argument(
+        "-o", "--output", metavar="NAME", help="store the Trace object in this variable (like %%%%capture)."
+    )
+    @argument(
+        "--max-ops",
+        type=int,
+        default=DEFAULT_MAX_OPS,
+        metavar="N",
+        help=f"record at most N operations (default {DEFAULT_MAX_OPS}); the cell still runs to the end.",
+    )
+    @argument("--text", action="store_true", help="show a plain-text summary instead of the graph widget.")
+    @cell_magic
+    def autograd_trace(self, line: str, cell: str) -> None:
+        """Run the cell exactly as usual, then show what it did to its tensors and gradients.
+
+        Usage::
+
+            %%autograd_trace [-o NAME] [--max-ops N] [--text]
+        """
+        args = parse_argstring(self.autograd_trace, line)
+        if args.max_ops < 1:
+            raise UsageError(f"--max-ops must be a positive number of operations, not {args.max_ops}.")
+        if args.output is not None and not args.output.isidentifier():
+            raise UsageError(f"-o needs a variable name to store the trace in, not {args.output!r}.")
+
+        from ._capture import run_cell_traced
+
+        trace = run_cell_traced(self.shell, cell, max_ops=args.max_ops)
+        if args.output is not None:
+            self.shell.user_ns[args.output] = trace
+        display(trace.text_view() if args.text else trace)
+
+    @magic_arguments()
+    @argument("source", nargs="?", help="a bundled quiz name (autograd) or a .toml quiz file.")
+    @argument("-q", "--question", type=int, metavar="N", help="show only question N (counting from 1).")
+    @argument("--shuffle", action="store_true", help="shuffle the questions and their choices.")
+    @argument("--seed", type=int, metavar="S", help="make --shuffle reproducible.")
+    @line_magic
+    def quiz(self, line: str) -> None:
+        """Draw a multiple-choice quiz checked in the kernel, or list the bundled ones.
+
+        Usage::
+
+            %quiz                      # list the bundled quizzes
+            %quiz autograd [-q N] [--shuffle] [--seed S]
+            %quiz path/to/my_quiz.toml
+        """
+        args = parse_argstring(self.quiz, line)
+        from ._quiz import QuizError, list_quizzes, quiz
+
+        if args.source is None:
+            display(list_quizzes())
+            return
+        try:
+            widget = quiz(args.source, question=args.question, shuffle=args.shuffle, seed=args.seed)
+        except QuizError as error:
+            raise UsageError(str(error)) from None
+        display(widget)
