@@ -1,0 +1,849 @@
+"""Capture what a block of code does to tensors and gradients: ``trace()`` and the magic's runner.
+
+How it observes (and why nothing is left behind):
+
+* a ``TorchFunctionMode`` sees every torch call made while the block runs (``mul``, ``linear``,
+  ``Tensor.backward``...), calls it unchanged and records plain facts about its inputs and outputs;
+* global ``nn.Module`` forward hooks tell which module path ran an operation;
+* during each backward pass only, a ``register_prehook`` on every autograd node of that pass records
+  the gradient arriving at the node (see NOTE [intermediate gradients]).
+
+All of them are removed in ``finally`` blocks. The tracer keeps weak references to tensors only, and
+identifies autograd nodes by ``(id, sequence number)`` without holding them (nodes are not
+weak-referenceable), so a learner's tensors and graphs are freed exactly as without tracing.
+
+NOTE [intermediate gradients]
+PyTorch keeps ``.grad`` only for leaves (and tensors that ``retain_grad()``). The gradient that flows
+into an intermediate ``y`` is the gradient the engine passes to ``y.grad_fn`` for ``y``'s
+``output_nr``: a node pre-hook sees exactly that tuple of gradients before the node runs. Returning
+``None`` from the hook leaves every gradient unchanged, and the hook is removed when the pass ends, so
+no ``retain_grad`` or tensor hook ever touches a user tensor.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import itertools
+import linecache
+import re
+import sys
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from . import _facts
+from ._model import SCHEMA, Trace
+
+_THIS_FILE = __file__
+_OVERRIDES_FILE = sys.modules[TorchFunctionMode.__module__].__file__
+
+# how a torch callable is treated by the mode
+_SKIP, _OP, _BACKWARD, _GRAD, _SET_REQUIRES_GRAD = range(5)
+
+# calls that read or print a tensor, or configure torch: not operations of the learner's program
+_SKIP_NAMES = frozenset(
+    """__repr__ __str__ __format__ __len__ __bool__ __hash__ __index__ __int__ __float__ __complex__
+    __array__ __array_wrap__ __reduce_ex__ __deepcopy__ __dir__ __contains__ __iter__ __reversed__
+    __getstate__ __setstate__ __get__ __set__ __delete__ __torch_function__ size dim numel nelement
+    ndimension stride is_contiguous data_ptr tolist item element_size storage_offset untyped_storage
+    storage _is_view is_floating_point is_complex is_signed get_device register_hook retain_grad
+    register_post_accumulate_grad_hook _set_grad_enabled is_set_to is_shared is_pinned has_names
+    _typed_storage _base _version""".split()
+)
+
+# NOTE [operator names]: Python operators arrive as dunders; name them as torch does
+_REFLECTED = {
+    "__rsub__": "sub", "__rdiv__": "div", "__rtruediv__": "div", "__rfloordiv__": "floor_divide",
+    "__rpow__": "pow", "__rmatmul__": "matmul", "__rmod__": "remainder", "__radd__": "add",
+    "__rmul__": "mul", "__rand__": "bitwise_and", "__ror__": "bitwise_or", "__rxor__": "bitwise_xor",
+}  # fmt: skip
+_DUNDER = {
+    "__truediv__": "div", "__floordiv__": "floor_divide", "__mod__": "remainder",
+    "__getitem__": "getitem", "__setitem__": "setitem_", "__invert__": "bitwise_not",
+    "__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor",
+    "__lshift__": "bitwise_left_shift", "__rshift__": "bitwise_right_shift",
+}  # fmt: skip
+_INPLACE_DUNDER = re.compile(r"^__i(\w+)__$")
+_VERSION_ERROR = re.compile(r"output (\d+) of (\w+), is at version (\d+); expected version (\d+)")
+_ACCUMULATE_GRAD = "AccumulateGrad"
+
+
+def _op_name(func: Any) -> tuple[str, bool, bool]:
+    """(name as torch spells it, in place?, reflected operands?)."""
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name in _REFLECTED:
+        return _REFLECTED[name], False, True
+    if name in _DUNDER:
+        name = _DUNDER[name]
+    else:
+        match = _INPLACE_DUNDER.match(name)
+        if match and match.group(1) not in ("nit", "ter", "nstancecheck"):
+            name = _DUNDER.get(f"__{match.group(1)}__", match.group(1)) + "_"
+        elif name.startswith("__") and name.endswith("__"):
+            name = name[2:-2]
+    inplace = name.endswith("_") and not name.endswith("__")
+    return name, inplace, False
+
+
+def _node_name(node) -> str:
+    """``torch::autograd::AccumulateGrad`` -> ``AccumulateGrad``; other names as torch gives them."""
+    return node.name().rsplit("::", 1)[-1]
+
+
+def _classify(func: Any) -> int:
+    if func is torch.Tensor.backward or func is torch.autograd.backward:
+        return _BACKWARD
+    if func is torch.autograd.grad:
+        return _GRAD
+    name = getattr(func, "__name__", "")
+    if name == "__set__" and getattr(func, "__self__", None) is torch.Tensor.requires_grad:
+        return _SET_REQUIRES_GRAD
+    if name in _SKIP_NAMES:
+        return _SKIP
+    return _OP
+
+
+def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """Tensors directly in a value, or one level into lists/tuples/dicts (``torch.cat([a, b])``)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                yield item
+            elif isinstance(item, (list, tuple)):
+                yield from (x for x in item if isinstance(x, torch.Tensor))
+    elif isinstance(value, dict):
+        yield from (x for x in value.values() if isinstance(x, torch.Tensor))
+
+
+def _constant_repr(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, slice):
+        parts = ["" if p is None else repr(p) for p in (value.start, value.stop, value.step)]
+        return ":".join(parts[:2] if value.step is None else parts)
+    simple = (bool, int, float, complex, str, torch.dtype, torch.device, torch.Size)
+    if isinstance(value, simple) or (
+        isinstance(value, (list, tuple)) and len(value) <= 8 and not any(_tensors_in(value))
+    ):
+        text = repr(value)
+    elif value is Ellipsis:
+        text = "..."
+    else:
+        text = type(value).__name__
+    return text if len(text) <= 48 else text[:45] + "..."
+
+
+def _assignment_targets(source: str) -> dict[int, str]:
+    """Line -> the simple name assigned on that line (``y = x * 2`` -> {2: "y"})."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    targets: dict[int, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            target = node.target
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            for line in range(node.lineno, (node.end_lineno or node.lineno) + 1):
+                targets.setdefault(line, target.id)
+    return targets
+
+
+class _Recorder(TorchFunctionMode):
+    """The torch function mode; all state lives on the tracer it reports to."""
+
+    def __init__(self, tracer: _Tracer) -> None:
+        super().__init__()
+        self.tracer = tracer
+        self.kinds: dict[Any, int] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        __tracebackhide__ = True
+        if kwargs is None:
+            kwargs = {}
+        try:
+            kind = self.kinds[func]
+        except (KeyError, TypeError):
+            kind = _classify(func)
+            with suppress(TypeError):
+                self.kinds[func] = kind
+        if kind == _SKIP:
+            return func(*args, **kwargs)
+        tracer = self.tracer
+        if kind in (_BACKWARD, _GRAD):
+            return tracer.run_backward(func, kind, args, kwargs)
+        line, direct = tracer.cell_line()
+        grad_enabled = torch.is_grad_enabled()
+        try:
+            out = func(*args, **kwargs)
+        except BaseException as exc:
+            tracer.op_failed(func, args, kwargs, line, exc)
+            raise
+        if kind == _SET_REQUIRES_GRAD:
+            tracer.requires_grad_set(args, line)
+        else:
+            tracer.record_op(func, args, kwargs, out, line, grad_enabled, direct)
+        return out
+
+
+class _Tracer:
+    """Installs the observers on ``__enter__``, removes every one on ``__exit__``, builds the Trace."""
+
+    def __init__(self, *, max_ops: int = 5000, namespace: dict | None = None, source: str | None = None):
+        if not isinstance(max_ops, int) or max_ops < 1:
+            raise ValueError(f"max_ops must be a positive integer, not {max_ops!r}")
+        self.max_ops = max_ops
+        self.namespace = namespace
+        self.source = source
+        self.trace = Trace()
+        self._active = False
+
+    # ------------------------------------------------------------------ set-up and tear-down
+    def __enter__(self) -> Trace:
+        if self._active:
+            raise RuntimeError("this trace is already running")
+        self._active = True
+        self._tensors: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> record
+        self._records: list[dict] = []
+        self._refs: list[weakref.ref | None] = []
+        self._ops: list[dict] = []
+        self._nodes: dict[Any, dict] = {}  # node key -> record
+        self._node_list: list[dict] = []
+        self._edges: list[dict] = []
+        self._passes: list[dict] = []
+        self._cuts: list[dict] = []
+        self._op_count = 0
+        self._truncated = False
+        self._op_error: dict | None = None
+        self._error: dict | None = None
+        self._module_stack: list[str] = []
+        self._module_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._handles: list[Any] = []
+        # NOTE [earlier nodes]: autograd numbers nodes per thread in creation order, so a node whose
+        # sequence number is below this one was built before the trace started (an earlier cell).
+        self._start_seq = torch._C._autograd._get_sequence_nr() if hasattr(torch._C, "_autograd") else 0
+        if self.namespace is None:
+            # the Python API: the block's own frame is "the cell"; its variables name the tensors
+            self._root_frame = sys._getframe(1)
+            self._root_code = self._root_frame.f_code
+            self._root_file = self._root_code.co_filename
+        else:
+            self._root_frame = None
+            self._root_code = None
+            self._root_file = None
+        mode = _Recorder(self)
+        try:
+            from torch.nn.modules import module as nn_module
+
+            self._handles.append(nn_module.register_module_forward_pre_hook(self._module_enter))
+            self._handles.append(nn_module.register_module_forward_hook(self._module_exit, always_call=True))
+            mode.__enter__()
+        except BaseException:
+            self._remove_observers()
+            raise
+        self._mode = mode
+        return self.trace
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._mode.__exit__(None, None, None)
+        finally:
+            self._remove_observers()
+        if exc is not None:
+            _strip_dispatch_frames(tb)
+            self.note_exception(exc)
+        self._finish()
+        self._active = False
+
+    def _remove_observers(self) -> None:
+        handles, self._handles = self._handles, []
+        for handle in handles:
+            handle.remove()
+
+    # ------------------------------------------------------------------ where in the cell
+    def cell_line(self) -> tuple[int | None, bool]:
+        """(line of the learner's code that led to this call, called directly from that code?)."""
+        frame = sys._getframe(2)
+        depth = 0
+        ns, root = self.namespace, self._root_code
+        while frame is not None:
+            code = frame.f_code
+            if code is root if root is not None else (frame.f_globals is ns and code.co_name == "<module>"):
+                return frame.f_lineno, depth == 0
+            if code.co_filename != _OVERRIDES_FILE:
+                depth += 1
+            frame = frame.f_back
+        return None, False
+
+    # ------------------------------------------------------------------ modules
+    def _module_enter(self, module, args) -> None:
+        path = self._module_paths.get(module)
+        if path is None:
+            path = self._resolve_module_path(module)
+        self._module_stack.append(path)
+
+    def _module_exit(self, module, args, output) -> None:
+        if self._module_stack:
+            self._module_stack.pop()
+
+    def _resolve_module_path(self, module) -> str:
+        for var, value in self._named_modules():
+            for sub_path, sub in value.named_modules(prefix=var):
+                self._module_paths.setdefault(sub, sub_path)
+        path = self._module_paths.get(module)
+        if path is None:
+            parent = self._module_stack[-1] if self._module_stack else None
+            path = f"{parent}.{type(module).__name__}" if parent else type(module).__name__
+            self._module_paths[module] = path
+        return path
+
+    def _variables(self) -> dict:
+        if self.namespace is not None:
+            return self.namespace
+        return self._root_frame.f_locals if self._root_frame is not None else {}
+
+    def _named_modules(self) -> Iterator[tuple[str, torch.nn.Module]]:
+        for var, value in list(self._variables().items()):
+            if isinstance(value, torch.nn.Module) and not var.startswith("_"):
+                yield var, value
+
+    # ------------------------------------------------------------------ tensors and nodes
+    def _tensor_id(self, tensor: torch.Tensor, line: int | None, created: bool | None = None) -> str:
+        record = self._tensors.get(tensor)
+        if record is None:
+            record = self._new_tensor(tensor, line, created)
+        return record["id"]
+
+    def _new_tensor(self, tensor: torch.Tensor, line: int | None, created: bool | None) -> dict:
+        grad_fn = tensor.grad_fn
+        if created is None:
+            # a tensor first met as an input: made in this cell only if its node is new
+            created = grad_fn is not None and grad_fn._sequence_nr() >= self._start_seq
+        record = {
+            "id": f"t{len(self._records)}",
+            "name": None,
+            "line": line,
+            "created": created,
+            "module": self._module_stack[-1] if self._module_stack and created else None,
+            "node": None,
+            "value": None,
+        }
+        self._facts_into(record, tensor)
+        if tensor.numel() <= _facts.MAX_VALUES:
+            record["value"] = _facts.summarize(tensor)
+        self._tensors[tensor] = record
+        self._records.append(record)
+        self._refs.append(weakref.ref(tensor))
+        if grad_fn is not None:
+            self._register_graph(grad_fn, line)
+            self._link_output(grad_fn, tensor.output_nr, record)
+        return record
+
+    @staticmethod
+    def _facts_into(record: dict, tensor: torch.Tensor) -> None:
+        grad_fn = tensor.grad_fn
+        record.update(
+            shape=list(tensor.shape),
+            dtype=_facts.dtype_name(tensor.dtype),
+            device=_facts.device_name(tensor.device),
+            requires_grad=bool(tensor.requires_grad),
+            is_leaf=bool(tensor.is_leaf),
+            retains_grad=bool(tensor.retains_grad),
+            grad_fn=grad_fn.name() if grad_fn is not None else None,
+            version=tensor._version,
+            is_parameter=isinstance(tensor, torch.nn.Parameter),
+        )
+
+    def _node_key(self, node) -> Any:
+        if _node_name(node) == _ACCUMULATE_GRAD:
+            variable = node.variable
+            record = self._tensors.get(variable)
+            if record is None:
+                record = self._new_tensor(variable, None, False)
+            return ("leaf", record["id"])
+        return (id(node), node._sequence_nr())
+
+    def _register_graph(self, root, line: int | None, visit=None) -> dict:
+        """Give ids to ``root`` and every node reachable from it (iteratively; each node once).
+
+        Without ``visit`` the walk stops at nodes already known (their subgraph is known too); with
+        it, every reachable node is visited once and passed to ``visit(node, record)``.
+        """
+        key = self._node_key(root)
+        first = self._nodes.get(key)
+        if first is not None and visit is None:
+            return first
+        if first is None:
+            first = self._add_node(root, key, line)
+            fresh = {first["id"]}
+        else:
+            fresh = set()
+        stack, seen = [(root, first)], {first["id"]}
+        while stack:
+            node, record = stack.pop()
+            if visit is not None:
+                visit(node, record)
+            for index, (child, _output_nr) in enumerate(node.next_functions):
+                if child is None:
+                    continue
+                child_key = self._node_key(child)
+                child_record = self._nodes.get(child_key)
+                if child_record is None:
+                    child_record = self._add_node(child, child_key, line)
+                    fresh.add(child_record["id"])
+                if record["id"] in fresh:
+                    self._edges.append({"source": record["id"], "target": child_record["id"],
+                                        "input_nr": index})  # fmt: skip
+                if child_record["id"] not in seen and (visit is not None or child_record["id"] in fresh):
+                    seen.add(child_record["id"])
+                    stack.append((child, child_record))
+        return first
+
+    def _add_node(self, node, key, line: int | None) -> dict:
+        name = _node_name(node)
+        if name == _ACCUMULATE_GRAD:
+            leaf = self._records[int(key[1][1:])]
+            outputs = {0: leaf["id"]}
+            leaf["node"] = f"n{len(self._node_list)}"
+            earlier = not leaf["created"]
+        else:
+            outputs = {}
+            earlier = node._sequence_nr() < self._start_seq
+        record = {"id": f"n{len(self._node_list)}", "name": name, "earlier": earlier, "line": line,
+                  "outputs": outputs}  # fmt: skip
+        self._nodes[key] = record
+        self._node_list.append(record)
+        return record
+
+    def _link_output(self, grad_fn, output_nr: int, record: dict) -> None:
+        node = self._nodes[self._node_key(grad_fn)]
+        node["outputs"][output_nr] = record["id"]
+        record["node"] = node["id"]
+
+    # ------------------------------------------------------------------ operations
+    def record_op(self, func, args, kwargs, out, line, grad_enabled: bool, direct: bool) -> None:
+        self._op_count += 1
+        if self._op_count > self.max_ops:
+            self._truncated = True
+            return
+        name, inplace, reflected = _op_name(func)
+        if reflected and len(args) >= 2:
+            args = (args[1], args[0], *args[2:])
+        inputs: list[dict] = []
+        input_tensors: list[torch.Tensor] = []
+        for value in args:
+            found = list(_tensors_in(value))
+            if found:
+                for tensor in found:
+                    input_tensors.append(tensor)
+                    inputs.append({"tensor": self._tensor_id(tensor, line)})
+            else:
+                text = _constant_repr(value)
+                if text is not None:
+                    inputs.append({"value": text})
+        for key, value in kwargs.items():
+            if key == "out":
+                continue
+            found = list(_tensors_in(value))
+            for tensor in found:
+                input_tensors.append(tensor)
+                inputs.append({"tensor": self._tensor_id(tensor, line), "arg": key})
+            if not found and value is not None:
+                inputs.append({"value": _constant_repr(value), "arg": key})
+        written = kwargs.get("out")
+        outputs: list[str] = []
+        op = {"id": f"o{len(self._ops)}", "name": name, "line": line, "inputs": inputs, "outputs": outputs,
+              "grad_enabled": grad_enabled, "inference_mode": torch.is_inference_mode_enabled(),
+              "module": self._module_stack[-1] if self._module_stack else None,
+              "inplace": inplace or written is not None}  # fmt: skip
+        self._ops.append(op)
+        targets = list(_tensors_in(written)) if written is not None else []
+        if inplace and input_tensors and not targets:
+            targets = [input_tensors[0]]
+        if targets:
+            op["version"] = {}
+            for tensor in targets:
+                record = self._tensors.get(tensor) or self._new_tensor(tensor, line, None)
+                self._facts_into(record, tensor)
+                if tensor.grad_fn is not None:
+                    self._register_graph(tensor.grad_fn, line)
+                    self._link_output(tensor.grad_fn, tensor.output_nr, record)
+                outputs.append(record["id"])
+                op["version"][record["id"]] = tensor._version
+        else:
+            for tensor in _tensors_in(out):
+                record = self._tensors.get(tensor)
+                if record is None:
+                    record = self._new_tensor(tensor, line, True)
+                outputs.append(record["id"])
+        if direct:
+            self._find_cut(op, name, input_tensors, out, grad_enabled)
+
+    def _find_cut(self, op: dict, name: str, inputs: list[torch.Tensor], out, grad_enabled: bool) -> None:
+        """Where gradient flow stops, for operations the learner's own code called."""
+        source = next((t for t in inputs if t.requires_grad), None)
+        if source is None:
+            return
+        produced = [t for t in _tensors_in(out) if not t.requires_grad]
+        if not produced:
+            return
+        if name in ("detach", "detach_"):
+            reason = "detach"
+        elif name == "requires_grad_":
+            reason = "requires_grad_(False)"
+        elif not grad_enabled:
+            reason = "inference_mode" if torch.is_inference_mode_enabled() else "no_grad"
+        elif not (produced[0].is_floating_point() or produced[0].is_complex()):
+            reason = "integer dtype"
+        else:
+            return
+        for tensor in produced:
+            self._cuts.append({"tensor": self._tensors[tensor]["id"], "source": self._tensors[source]["id"],
+                               "reason": reason, "line": op["line"], "op": op["id"]})  # fmt: skip
+
+    def requires_grad_set(self, args, line) -> None:
+        tensor, value = args[0], args[1]
+        record = self._tensors.get(tensor)
+        if record is None:
+            record = self._new_tensor(tensor, line, None)
+        self._facts_into(record, tensor)
+        if not value:
+            self._cuts.append({"tensor": record["id"], "source": None, "reason": "requires_grad_(False)",
+                               "line": line, "op": None})  # fmt: skip
+
+    def op_failed(self, func, args, kwargs, line, exc: BaseException) -> None:
+        if self._op_error is not None and self._op_error["exc"] == id(exc):
+            return  # already recorded by an inner operation
+        name, _, reflected = _op_name(func)
+        tensors = [t for v in (*args, *kwargs.values()) for t in _tensors_in(v)]
+        if reflected:
+            tensors.reverse()
+        self._op_error = {
+            "exc": id(exc),
+            "op_name": name,
+            "line": line,
+            "module": self._module_stack[-1] if self._module_stack else None,
+            "inputs": [dict(_facts.describe_input(t), tensor=self._tensor_id(t, line)) for t in tensors],
+        }
+
+    # ------------------------------------------------------------------ backward passes
+    def run_backward(self, func, kind: int, args, kwargs):
+        __tracebackhide__ = True
+        line, _ = self.cell_line()
+        bound = inspect.signature(func).bind(*args, **kwargs).arguments
+        if func is torch.Tensor.backward:
+            roots, gradient = [bound["self"]], bound.get("gradient")
+        elif kind == _GRAD:
+            roots, gradient = bound["outputs"], bound.get("grad_outputs")
+        else:
+            roots, gradient = bound["tensors"], bound.get("grad_tensors")
+        roots = list(_tensors_in(roots))
+        grads_given = list(_tensors_in(gradient)) if gradient is not None else []
+        passage = {
+            "id": f"b{len(self._passes)}",
+            "line": line,
+            "kind": "grad" if kind == _GRAD else "backward",
+            "root": [self._tensor_id(t, line) for t in roots],
+            "gradient": _facts.summarize(grads_given[0]) if grads_given else None,
+            "retain_graph": bool(bound.get("retain_graph") or bound.get("create_graph")),
+            "create_graph": bool(bound.get("create_graph")),
+            "order": [],
+            "grads": {},
+            "accumulated": [],
+        }
+        self._passes.append(passage)
+        handles = []
+
+        def hook(node, record):
+            handles.append(self._hook_node(node, record, passage))
+
+        try:
+            for tensor in roots:
+                if tensor.grad_fn is not None:
+                    self._register_graph(tensor.grad_fn, line, visit=hook)
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            self._note_backward_error(exc, line)
+            raise
+        finally:
+            for handle in handles:
+                handle.remove()
+        if kind == _GRAD:
+            inputs = list(_tensors_in(bound["inputs"]))
+            for tensor, grad in zip(inputs, result, strict=False):
+                if grad is not None:
+                    passage["grads"][self._tensor_id(tensor, line)] = _facts.summarize(grad)
+        return result
+
+    def _hook_node(self, node, record: dict, passage: dict):
+        node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
+        is_leaf_node = record["name"] == _ACCUMULATE_GRAD
+
+        def prehook(grad_outputs):
+            # observe only: returning None keeps every gradient as it is
+            passage["order"].append(node_id)
+            for output_nr, tensor_id in outputs.items():
+                if output_nr < len(grad_outputs) and grad_outputs[output_nr] is not None:
+                    grads[tensor_id] = _facts.summarize(grad_outputs[output_nr])
+                    if is_leaf_node:
+                        passage["accumulated"].append(tensor_id)
+
+        return node.register_prehook(prehook)
+
+    def _note_backward_error(self, exc: BaseException, line) -> None:
+        match = _VERSION_ERROR.search(str(exc))
+        modified_by = None
+        if match:
+            node_name, version = match.group(2), int(match.group(3))
+            candidates = {out for node in self._node_list if node["name"] == node_name
+                           for out in node["outputs"].values()}  # fmt: skip
+            for op in reversed(self._ops):
+                if op["inplace"] and any(op.get("version", {}).get(t) == version for t in candidates):
+                    modified_by = op["id"]
+                    break
+            if modified_by is None:
+                modified_by = next((op["id"] for op in reversed(self._ops) if op["inplace"]
+                                    and set(op["outputs"]) & candidates), None)  # fmt: skip
+        self._op_error = {"exc": id(exc), "op_name": "backward", "line": line, "module": None, "inputs": [],
+                          "modified_by": modified_by}  # fmt: skip
+
+    # ------------------------------------------------------------------ the end
+    def note_exception(self, exc: BaseException) -> None:
+        """The block raised ``exc``: describe it, with the failing operation when we saw it."""
+        error = {"type": type(exc).__name__, "message": str(exc).strip(), "line": self._error_line(exc),
+                 "op": None, "op_name": None, "inputs": []}  # fmt: skip
+        op_error = self._op_error
+        if op_error is not None and op_error["exc"] == id(exc):
+            error.update({k: v for k, v in op_error.items() if k != "exc"})
+            if op_error["line"] is not None:
+                error["line"] = op_error["line"]
+        self._error = error
+
+    def _error_line(self, exc: BaseException) -> int | None:
+        line = None
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            ns = self.namespace
+            if (
+                (code is self._root_code)
+                if self._root_code is not None
+                else (tb.tb_frame.f_globals is ns and code.co_name == "<module>")
+            ):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        return line
+
+    def _finish(self) -> None:
+        names = self._names()
+        source = (
+            self.source if self.source is not None else "".join(linecache.getlines(self._root_file or ""))
+        )
+        targets = _assignment_targets(source) if source else {}
+        last_on_line: dict[int, str] = {}
+        for record in self._records:
+            if record["created"] and record["line"] is not None:
+                last_on_line[record["line"]] = record["id"]
+        with torch.no_grad():
+            for record, ref in zip(self._records, self._refs, strict=False):
+                tensor = ref() if ref is not None else None
+                record["grad"] = None
+                if tensor is not None:
+                    self._facts_into(record, tensor)
+                    record["value"] = _facts.summarize(tensor)
+                    if tensor.is_leaf or tensor.retains_grad:
+                        grad = tensor.grad
+                        record["grad"] = _facts.summarize(grad) if grad is not None else None
+                elif record["value"] is None:
+                    record["value"] = {"shape": record["shape"], "dtype": record["dtype"],
+                                       "numel": _numel(record["shape"]), "values": None, "min": None,
+                                       "max": None, "mean": None, "std": None, "norm": None,
+                                       "freed": True}  # fmt: skip
+                path = names.get(record["id"])
+                if path is not None:
+                    record["name"] = path
+                elif record["line"] in targets and last_on_line.get(record["line"]) == record["id"]:
+                    record["name"] = targets[record["line"]]
+                if record["is_parameter"]:
+                    record["kind"] = "parameter"
+                    if record["name"] and "." in record["name"]:
+                        record["module"] = record["name"].rsplit(".", 1)[0]
+                elif record["grad_fn"] is not None:
+                    record["kind"] = "intermediate"
+                elif record["requires_grad"]:
+                    record["kind"] = "leaf"
+                else:
+                    record["kind"] = "constant"
+        self.trace._load(self._as_dict())
+        # drop every reference the tracer still has
+        self._root_frame = None
+        self._tensors = WeakIdKeyDictionary()
+        self._refs = []
+        self._nodes = {}
+
+    def _names(self) -> dict[str, str]:
+        """Tensor id -> the variable (or parameter path) it is bound to after the block."""
+        names: dict[str, str] = {}
+        for var, value in list(self._variables().items()):
+            if isinstance(value, torch.Tensor) and not var.startswith("_"):
+                record = self._tensors.get(value)
+                if record is not None:
+                    names.setdefault(record["id"], var)
+        for var, module in self._named_modules():
+            for path, param in module.named_parameters(prefix=var):
+                record = self._tensors.get(param)
+                if record is not None:
+                    names.setdefault(record["id"], path)
+            for path, buffer in module.named_buffers(prefix=var):
+                record = self._tensors.get(buffer)
+                if record is not None:
+                    names.setdefault(record["id"], path)
+        return names
+
+    def _as_dict(self) -> dict:
+        tensors = []
+        for record in self._records:
+            entry = {k: v for k, v in record.items() if k != "is_parameter"}
+            tensors.append(entry)
+        nodes = [
+            {
+                "id": n["id"],
+                "name": n["name"],
+                "tensor": n["outputs"].get(0, next(iter(n["outputs"].values()), None)),
+                "outputs": {str(k): v for k, v in sorted(n["outputs"].items())},
+                "earlier": n["earlier"],
+                "line": n["line"],
+            }
+            for n in self._node_list
+        ]
+        return {
+            "schema": SCHEMA,
+            "lines": self._lines(),
+            "tensors": tensors,
+            "ops": self._ops,
+            "autograd": {"nodes": nodes, "edges": self._edges},
+            "backward": self._passes,
+            "cuts": self._cuts,
+            "error": self._error,
+            "truncated": self._truncated,
+            "max_ops": self.max_ops,
+            "op_count": self._op_count,
+        }
+
+    def _lines(self) -> list[str]:
+        if self.source is not None:
+            return self.source.splitlines()
+        lines = linecache.getlines(self._root_file) if self._root_file else []
+        return [line.rstrip("\n") for line in lines] if len(lines) <= 2000 else []
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
+def trace(max_ops: int = 5000) -> _Tracer:
+    """Record what the code in a ``with`` block does to tensors and gradients.
+
+    The block runs exactly as without tracing; afterwards the returned :class:`Trace` holds plain
+    facts (``to_dict()``), draws itself in a notebook, and keeps no tensor alive.
+
+    >>> import torch, torchlesson
+    >>> with torchlesson.trace() as t:
+    ...     x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    ...     (x * 2).sum().backward()
+    >>> t.tensor("x")["grad"]["values"]
+    [2.0, 2.0, 2.0]
+    """
+    return _Tracer(max_ops=max_ops)
+
+
+def run_cell_traced(shell, cell: str, *, max_ops: int = 5000) -> Trace:
+    """Run a notebook cell through IPython exactly as usual, traced; used by ``%%autograd_trace``.
+
+    The cell's output, display, traceback and success or failure are IPython's own: the cell runs
+    with ``shell.run_cell``, and a failure is handed on to the cell that holds the magic so the
+    notebook stops there as it would without us.
+    """
+    outer = shell.displayhook.exec_result
+    tracer = _Tracer(max_ops=max_ops, namespace=shell.user_ns, source=cell)
+    with tracer as result_trace, _clean_tracebacks(shell):
+        result = shell.run_cell(cell, store_history=False)
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            tracer.note_exception(error)
+    shell.displayhook.exec_result = outer
+    if error is not None and outer is not None:
+        outer.error_in_exec = error
+    return result_trace
+
+
+@contextmanager
+def _clean_tracebacks(shell) -> Iterator[None]:
+    """While the traced cell runs, show its tracebacks without the tracer's own frames."""
+    if shell.custom_exceptions:  # someone else handles exceptions already: leave them be
+        yield
+        return
+
+    def handler(self, etype, value, tb, tb_offset=None):
+        if issubclass(etype, SyntaxError):
+            self.showsyntaxerror()
+        else:
+            _strip_dispatch_frames(tb)
+            self.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return []
+
+    shell.set_custom_exc((Exception,), handler)
+    try:
+        yield
+    finally:
+        shell.set_custom_exc((), None)
+
+
+def _strip_dispatch_frames(tb) -> None:
+    """Unlink the tracer's frames (and torch's dispatch to it) from a traceback, in place.
+
+    A call that reached us through ``handle_torch_function`` re-enters the same function after our
+    frame, so the frame that dispatched is dropped as well: the traceback then reads exactly as it
+    would without tracing.
+    """
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    files = [e.tb_frame.f_code.co_filename for e in entries]
+    keep = [True] * len(entries)
+    i = 0
+    while i < len(entries):
+        if files[i] in (_THIS_FILE, _OVERRIDES_FILE):
+            start = i
+            while i < len(entries) and files[i] in (_THIS_FILE, _OVERRIDES_FILE):
+                i += 1
+            if _THIS_FILE in files[start:i]:
+                for k in range(start, i):
+                    keep[k] = False
+                before, after = start - 1, i
+                if (before > 0 and after < len(entries)
+                        and entries[before].tb_frame.f_code is entries[after].tb_frame.f_code):  # fmt: skip
+                    keep[before] = False
+        else:
+            i += 1
+    kept = [e for e, k in zip(entries, keep, strict=False) if k]
+    for first, second in itertools.pairwise(kept):
+        first.tb_next = second
+    if kept:
+        kept[-1].tb_next = None

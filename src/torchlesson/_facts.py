@@ -1,0 +1,136 @@
+"""Tensor -> plain facts (shape, dtype, device, value summaries), without perturbing anything.
+
+Everything here runs under ``torch.no_grad()`` on a ``detach()``-ed view: reading facts never builds
+graph, never bumps a version counter and never keeps the tensor alive.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+#: tensors with at most this many elements carry all their values in a summary
+MAX_VALUES = 64
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float32`` -> ``"float32"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def device_name(device: torch.device) -> str:
+    """``device(type='cuda', index=0)`` -> ``"cuda:0"``; ``cpu`` and ``meta`` stay short."""
+    return str(device)
+
+
+def _json_number(value: float | int | bool) -> float | int | bool | str:
+    """Floats that JSON cannot carry (nan, inf) become strings a learner can still read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def _json_values(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_json_values(v) for v in values]
+    if isinstance(values, complex):
+        return str(values)
+    return _json_number(values)
+
+
+def _flat(values: Any) -> list:
+    stack, out = [values], []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        else:
+            out.append(item)
+    return out
+
+
+def _stats_from_list(flat: list[float]) -> dict[str, Any]:
+    n = len(flat)
+    mean = math.fsum(flat) / n
+    var = math.fsum((v - mean) ** 2 for v in flat) / (n - 1) if n > 1 else 0.0
+    norm = math.sqrt(math.fsum(v * v for v in flat))
+    return {"min": min(flat), "max": max(flat), "mean": mean, "std": math.sqrt(var), "norm": norm}
+
+
+def summarize(tensor: torch.Tensor, *, with_stats: bool = True) -> dict[str, Any]:
+    """A JSON-safe summary of a tensor's value.
+
+    ``{shape, dtype, numel, values, min, max, mean, std, norm}``; ``values`` (nested lists) only when
+    ``numel <= MAX_VALUES``. Stats are ``None`` where they do not apply (empty, meta, complex,
+    sparse tensors) or when ``with_stats`` is false.
+
+    >>> summarize(torch.tensor([1.0, 2.0]))["mean"]
+    1.5
+    """
+    with torch.no_grad():
+        t = tensor.detach()
+        numel = t.numel()
+        summary: dict[str, Any] = {
+            "shape": list(t.shape),
+            "dtype": dtype_name(t.dtype),
+            "numel": numel,
+            "values": None,
+            "min": None,
+            "max": None,
+            "mean": None,
+            "std": None,
+            "norm": None,
+        }
+        if numel == 0 or t.device.type == "meta" or t.layout != torch.strided:
+            return summary
+        if numel <= MAX_VALUES:
+            values = t.cpu().tolist() if t.device.type != "cpu" else t.tolist()
+            summary["values"] = _json_values(values)
+            if t.is_complex() or not with_stats:
+                return summary
+            flat = [float(v) for v in _flat(values)] if isinstance(values, list) else [float(values)]
+            if all(math.isfinite(v) for v in flat):
+                summary.update(_stats_from_list(flat))
+                if t.dtype == torch.bool or not t.is_floating_point():
+                    summary["min"], summary["max"] = int(summary["min"]), int(summary["max"])
+            else:
+                summary.update(_torch_stats(t))
+            return _finite(summary)
+        if t.is_complex() or not with_stats:
+            return summary
+        summary.update(_torch_stats(t))
+        return _finite(summary)
+
+
+def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
+    f = t if t.is_floating_point() else t.double()
+    # one device->host transfer for all five numbers (matters on CUDA)
+    mean = f.mean()
+    row = torch.stack([f.min(), f.max(), mean, f.std() if f.numel() > 1 else mean * 0, f.norm()])
+    mn, mx, mean_v, std, norm = row.double().cpu().tolist()
+    if not t.is_floating_point():
+        mn, mx = int(mn), int(mx)
+    return {"min": mn, "max": mx, "mean": mean_v, "std": std, "norm": norm}
+
+
+def _finite(summary: dict[str, Any]) -> dict[str, Any]:
+    for key in ("min", "max", "mean", "std", "norm"):
+        if summary[key] is not None:
+            summary[key] = _json_number(summary[key])
+    return summary
+
+
+def shape_of(tensor: torch.Tensor) -> list[int]:
+    return list(tensor.shape)
+
+
+def describe_input(tensor: torch.Tensor) -> dict[str, Any]:
+    """The short facts shown for the inputs of a failing operation."""
+    return {
+        "shape": list(tensor.shape),
+        "dtype": dtype_name(tensor.dtype),
+        "device": device_name(tensor.device),
+        "requires_grad": bool(tensor.requires_grad),
+    }

@@ -1,0 +1,145 @@
+"""The Trace: plain facts about what a block of code did to its tensors (schema in docs/trace-schema.md).
+
+Everything that shows a trace (text, static SVG, the graph widget) renders from ``Trace.to_dict()``
+and never touches torch objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from typing import Any
+
+SCHEMA = "torchlesson.trace/1"
+
+
+class Trace:
+    """What a traced block did: tensors, operations, the autograd graph and every backward pass.
+
+    Filled when the ``with torchlesson.trace()`` block (or the ``%%autograd_trace`` cell) ends.
+    """
+
+    def __init__(self, data: dict | None = None) -> None:
+        self._data: dict[str, Any] | None = data
+
+    def _load(self, data: dict) -> None:
+        self._data = data
+
+    @property
+    def _d(self) -> dict:
+        if self._data is None:
+            raise RuntimeError("the trace is filled when its `with torchlesson.trace()` block ends")
+        return self._data
+
+    # ------------------------------------------------------------------ data
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of the trace as plain JSON-safe data (``schema: "torchlesson.trace/1"``)."""
+        return copy.deepcopy(self._d)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self._d, **kwargs)
+
+    @property
+    def tensors(self) -> list[dict]:
+        return self._d["tensors"]
+
+    @property
+    def ops(self) -> list[dict]:
+        return self._d["ops"]
+
+    @property
+    def backward(self) -> list[dict]:
+        return self._d["backward"]
+
+    @property
+    def error(self) -> dict | None:
+        return self._d["error"]
+
+    @property
+    def truncated(self) -> bool:
+        return self._d["truncated"]
+
+    def tensor(self, name: str) -> dict:
+        """The last tensor named ``name`` (a variable, or a parameter path such as ``model.0.weight``)."""
+        found = [t for t in self._d["tensors"] if t["name"] == name]
+        if not found:
+            names = sorted({t["name"] for t in self._d["tensors"] if t["name"]})
+            raise KeyError(f"no tensor named {name!r} in this trace; named tensors: {', '.join(names)}")
+        return found[-1]
+
+    def flowing_grad(self, name: str, pass_index: int = -1) -> dict | None:
+        """The gradient that flowed into tensor ``name`` in a backward pass (the last by default)."""
+        if not self._d["backward"]:
+            return None
+        return self._d["backward"][pass_index]["grads"].get(self.tensor(name)["id"])
+
+    # ------------------------------------------------------------------ renderings
+    def text_view(self) -> TextView:
+        """A plain-text summary (what ``%%autograd_trace --text`` shows)."""
+        from ._text import render_text
+
+        return TextView(render_text(self._d))
+
+    def to_svg(self, view: str = "forward") -> str:
+        """A standalone SVG drawing of the graph (``view``: ``"forward"`` or ``"autograd"``)."""
+        from ._static import to_svg
+
+        return to_svg(self._d, view=view)
+
+    def to_dot(self, view: str = "forward") -> str:
+        """Graphviz DOT source of the graph, for people who use torchviz and Graphviz."""
+        from ._static import to_dot
+
+        return to_dot(self._d, view=view)
+
+    def to_html(self) -> str:
+        """An HTML fragment with the graph as inline SVG (for places without a widget manager)."""
+        from ._static import to_html
+
+        return to_html(self._d)
+
+    def widget(self):
+        """The interactive graph widget for this trace."""
+        from ._graph_widget import GraphWidget
+
+        return GraphWidget(self._d)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        bundle: dict[str, Any] = {"text/plain": repr(self)}
+        with contextlib.suppress(ImportError):
+            bundle["text/html"] = self.to_html()
+        try:
+            widget_bundle = self.widget()._repr_mimebundle_()
+        except ImportError:
+            widget_bundle = None
+        if isinstance(widget_bundle, tuple):
+            widget_bundle = widget_bundle[0]
+        if widget_bundle:
+            view = widget_bundle.get("application/vnd.jupyter.widget-view+json")
+            if view is not None:
+                bundle["application/vnd.jupyter.widget-view+json"] = view
+        return bundle
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return "<Trace (still recording)>"
+        from ._text import render_text
+
+        return render_text(self._d)
+
+
+class TextView:
+    """Plain text that displays as itself (no quotes) in IPython and notebooks."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(self.text)
