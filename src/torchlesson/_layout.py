@@ -167,6 +167,12 @@ def tensor_label(tensor: dict[str, Any]) -> str:
     return f"tensor@line {line}" if line is not None else f"tensor {tensor.get('id', '?')}"
 
 
+def short_name(tensor: dict[str, Any]) -> str:
+    """The label inside its module's box: ``weight`` for ``model.0.weight`` in ``model.0``."""
+    label, module = tensor_label(tensor), tensor.get("module")
+    return label[len(module) + 1 :] if module and label.startswith(module + ".") else label
+
+
 def shape_text(shape: Any) -> str:
     if shape is None:
         return "?"
@@ -209,8 +215,8 @@ def summary_text(summary: dict[str, Any] | None) -> str | None:
     """A summary's values when short, else its norm (``norm 3.464``)."""
     if not summary:
         return None
-    if summary.get("values") is not None:
-        text = format_values(summary["values"])
+    if summary.get("values") is not None and summary.get("numel", 1) <= 6:
+        text = format_values(summary["values"], limit=24)
         if text is not None:
             return text
     norm = summary.get("norm")
@@ -269,7 +275,7 @@ def _tensor_node(graph: _Graph, tensor: dict[str, Any], node_id: str, extra_clas
         classes.append("retains-grad")
     device = str(tensor.get("device") or "cpu").split(":")[0]
     classes += [device, *extra_classes]
-    label = _short(tensor_label(tensor), MAX_LABEL)
+    label = _short(short_name(tensor), MAX_LABEL)
     sub = facts_text(tensor) + (f" · {device}" if device != "cpu" else "")
     return graph.add(
         node_id,
@@ -304,7 +310,7 @@ def _build_forward(trace: dict[str, Any], graph: _Graph) -> None:
                 node["sublabel"] = f"{node['sublabel']} · v{version}"
             elif tid in grads:
                 flow = summary_text(grads[tid]) or "?"
-                node["grad_label"] = _short(f"∂{root}/∂{tensor_label(info)} = {flow}", 44)
+                node["grad_label"] = _short(f"∂{root}/∂{short_name(info)} = {flow}", 44)
                 node["h"] = 52
             node["w"] = max(node["w"], round(len(node["grad_label"] or "") * SMALL_CHAR_W + 16))
         return node_id
@@ -645,9 +651,14 @@ def _xs(
     groups: list[list[str]],
     n: int,
 ) -> list[float]:
-    """Centres: each node pulled to the mean of its neighbours, then the order's gaps restored by
-    averaging a left-to-right and a right-to-left pass (the average of two valid placements is valid)."""
+    """Centres: each node pulled to the mean of its neighbours in the rank above (going down) or
+    below (going up), then the closest placement that keeps the order and the gaps (`_fit`)."""
     x = [0.0] * len(width)
+    # going down, a node follows the inputs it is drawn below, not the sources (weights, biases)
+    # that hang beside it; when they compete for a place, the sources give way. Otherwise a long
+    # network drifts into a staircase.
+    main = [[u for u in us if up[u] or u >= n] or us for us in up]
+    weight = [1.0 if v >= n or up[v] else 1e-4 for v in range(len(width))]
     seps: list[list[float]] = []
     for layer in layers:
         sep = []
@@ -662,22 +673,38 @@ def _xs(
             at += sep[i] if i < len(sep) else 0
     for sweep in range(SWEEPS):
         neighbours, ranks = (
-            (up, range(len(layers))) if sweep % 2 == 0 else (down, range(len(layers) - 1, -1, -1))
+            (main, range(len(layers))) if sweep % 2 == 0 else (down, range(len(layers) - 1, -1, -1))
         )
         for r in ranks:
-            layer, sep = layers[r], seps[r]
+            layer = layers[r]
             want = [
                 sum(x[u] for u in neighbours[v]) / len(neighbours[v]) if neighbours[v] else x[v]
                 for v in layer
             ]
-            left, right = want[:], want[:]
-            for i in range(1, len(layer)):
-                left[i] = max(want[i], left[i - 1] + sep[i - 1])
-            for i in range(len(layer) - 2, -1, -1):
-                right[i] = min(want[i], right[i + 1] - sep[i])
-            for i, v in enumerate(layer):
-                x[v] = (left[i] + right[i]) / 2
+            for v, at in zip(layer, _fit(want, [weight[v] for v in layer], seps[r]), strict=True):
+                x[v] = at
     return x
+
+
+def _fit(want: list[float], weight: list[float], sep: list[float]) -> list[float]:
+    """The x closest to `want` (weighted least squares) with x[i+1] - x[i] >= sep[i], in linear time:
+    shifted by the gaps, this is isotonic regression, solved by pooling adjacent violators."""
+    offset = [0.0]
+    for gap in sep:
+        offset.append(offset[-1] + gap)
+    blocks: list[list[float]] = []  # [weighted mean, total weight, size]
+    for target, w, off in zip(want, weight, offset, strict=True):
+        blocks.append([target - off, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, w2, size = blocks.pop()
+            last = blocks[-1]
+            last[0] = (last[0] * last[1] + mean * w2) / (last[1] + w2)
+            last[1] += w2
+            last[2] += size
+    out: list[float] = []
+    for mean, _, size in blocks:
+        out.extend([mean] * int(size))
+    return [z + off for z, off in zip(out, offset, strict=True)]
 
 
 def _geometry(
