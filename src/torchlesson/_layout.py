@@ -12,6 +12,7 @@ starts at the inputs, the autograd view at the loss's grad_fn (the direction bac
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Iterable
 from itertools import pairwise
@@ -100,6 +101,7 @@ def layout(
         _build_forward(trace, graph)
     else:
         _build_autograd(trace, graph)
+        _adopt(graph)
     notes = []
     total = len(graph.nodes)
     counts = _group_counts(graph.nodes)
@@ -109,7 +111,8 @@ def layout(
     types = _module_types(trace)
     graph, shown = _collapse(graph, set(collapsed or ()), counts, types)
     if auto and shown:
-        notes.append(f"{len(shown)} modules are collapsed to keep {total} nodes readable.")
+        modules = "1 module is" if len(shown) == 1 else f"{len(shown)} modules are"
+        notes.append(f"{modules} collapsed to keep {total} nodes readable.")
     omitted = max(0, len(graph.nodes) - max_nodes)
     if omitted:
         graph.keep_first(max_nodes)
@@ -239,17 +242,19 @@ def op_label(op: dict[str, Any]) -> tuple[str, str | None]:
         name, swapped = name[1:], True
     base = name.removesuffix("_") if name.endswith("_") and not name.endswith("__") else name
     inplace = inplace or base != name
-    values = [_short(str(i["value"]), 12) for i in op.get("inputs", ()) if "value" in i]
+    items = [i for i in op.get("inputs") or () if "value" in i]
+    values = [_short(str(i["value"]), 12) for i in items if "arg" not in i]
+    keywords = [f"{i['arg']}={_short(str(i['value']), 12)}" for i in items if "arg" in i]
     if base in _OPERATORS:
         symbol = _OPERATORS[base] + ("=" if inplace else "")
         if not values:
-            return symbol, None
+            return symbol, ", ".join(keywords) or None
         first_is_value = "value" in (op.get("inputs") or [{}])[0]
         label = f"{values[0]} {symbol}" if first_is_value != swapped else f"{symbol} {values[0]}"
-        return label, ", ".join(values[1:]) or None
+        return label, ", ".join(values[1:] + keywords) or None
     if base in _UNARY and not values:
-        return _UNARY[base], None
-    sub = _short("(" + ", ".join(values) + ")", MAX_SUBLABEL) if values else None
+        return _UNARY[base], ", ".join(keywords) or None
+    sub = _short("(" + ", ".join(values + keywords) + ")", MAX_SUBLABEL) if values or keywords else None
     return _short(base + ("_" if inplace else ""), MAX_LABEL), sub
 
 
@@ -266,7 +271,7 @@ def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | N
 def _tensor_node(graph: _Graph, tensor: dict[str, Any], node_id: str, extra_classes: list[str]) -> int:
     tid = tensor["id"]
     classes = [tensor.get("kind") or "constant"]
-    if tensor.get("is_leaf") and classes[0] != "leaf":
+    if tensor.get("is_leaf") and tensor.get("requires_grad") and classes[0] != "leaf":
         classes.append("leaf")
     classes.append("requires-grad" if tensor.get("requires_grad") else "dimmed")
     if tensor.get("created") is False:
@@ -428,6 +433,18 @@ def _build_autograd(trace: dict[str, Any], graph: _Graph) -> None:
         graph.edge(n["id"], f"{n['id']}.grad", "grad")
 
 
+def _adopt(graph: _Graph) -> None:
+    """A grad_fn of no tensor (``TBackward0`` of ``weight.t()`` inside ``F.linear``) whose
+    neighbours are all in one module belongs to that module's box."""
+    around: list[set[str | None]] = [set() for _ in graph.nodes]
+    for s, t, *_ in graph.edges:
+        around[s].add(graph.nodes[t]["group"])
+        around[t].add(graph.nodes[s]["group"])
+    for node, groups in zip(graph.nodes, around, strict=True):
+        if node["kind"] == "grad_fn" and node["group"] is None and len(groups) == 1 and None not in groups:
+            node["group"] = next(iter(groups))
+
+
 def _prefixes(path: str | None) -> list[str]:
     """``"model.0.attn"`` -> ``["model", "model.0", "model.0.attn"]``."""
     if not path:
@@ -514,7 +531,9 @@ def _collapse(
     return out, heads
 
 
-def _ranks(n: int, edges: list[list[Any]]) -> tuple[list[int], list[list[Any]], int]:
+def _ranks(
+    n: int, edges: list[list[Any]], groups: list[str | None]
+) -> tuple[list[int], list[list[Any]], int]:
     """Longest-path ranks from the sources (iterative Kahn walk); sources sit just above their
     first consumer. An edge that would close a cycle (not expected in a trace) is dropped."""
     succ: list[list[int]] = [[] for _ in range(n)]
@@ -545,12 +564,32 @@ def _ranks(n: int, edges: list[list[Any]]) -> tuple[list[int], list[list[Any]], 
     for s, t, *_ in kept:
         pred[t].append(s)
         succ[s].append(t)
+
+    def inside(child: str | None, parent: str | None) -> bool:
+        return bool(parent) and (child == parent or (child or "").startswith(f"{parent}."))
+
+    # An edge into a module whose node also takes the module's own sources (weight, bias) spans two
+    # ranks, so those sources get a rank of their own inside the module's box instead of sharing
+    # one with the previous module's output (the boxes would overlap). Likewise an edge out of a
+    # module waits below the module's own tail (AccumulateGrad and .grad in the autograd view).
+    owns = [
+        any(not pred[p] and groups[p] == groups[v] for p in pred[v]) and bool(groups[v]) for v in range(n)
+    ]
+    tail = [0] * n
+    for v in reversed(order):
+        tail[v] = max((tail[c] + 1 for c in succ[v] if inside(groups[c], groups[v])), default=0)
+    length = {}
+    for s, t, *_ in kept:
+        entering = not inside(groups[s], groups[t])
+        length[s, t] = 2 if owns[t] and entering and not (not pred[s] and groups[s] == groups[t]) else 1
+        if groups[s] and not inside(groups[t], groups[s]):
+            length[s, t] = max(length[s, t], tail[s] + 1)
     rank = [0] * n
     for v in order:
-        rank[v] = max((rank[p] + 1 for p in pred[v]), default=0)
+        rank[v] = max((rank[p] + length[p, v] for p in pred[v]), default=0)
     for v in range(n):
         if not pred[v] and succ[v]:
-            rank[v] = min(rank[t] for t in succ[v]) - 1
+            rank[v] = min(rank[t] - length[v, t] for t in succ[v])
     used = sorted(set(rank))
     compact = {r: k for k, r in enumerate(used)}
     return [compact[r] for r in rank], kept, len(edges) - len(kept)
@@ -558,7 +597,7 @@ def _ranks(n: int, edges: list[list[Any]]) -> tuple[list[int], list[list[Any]], 
 
 def _place(graph: _Graph, counts: dict[str, int], types: dict[str, str]) -> dict[str, Any]:
     nodes, n = graph.nodes, len(graph.nodes)
-    rank, edges, dropped = _ranks(n, graph.edges)
+    rank, edges, dropped = _ranks(n, graph.edges, [node["group"] for node in nodes])
     top = max(rank, default=-1)
     for v, node in enumerate(nodes):  # a failing op nothing connects to goes where the cell stopped
         if node.pop("bottom", False) and not any(v in e[:2] for e in edges) and n > 1:
@@ -596,7 +635,7 @@ def _place(graph: _Graph, counts: dict[str, int], types: dict[str, str]) -> dict
     for layer in layers:
         layer.sort(key=lambda v: (start[v], v))
     _order(layers, up, down, groups)
-    x = _xs(layers, up, down, width, groups, n)
+    x = _xs(layers, up, down, width, groups, rank, n)
     return _geometry(graph, rank, layers, x, chains, groups, counts, types, edges, dropped)
 
 
@@ -649,16 +688,32 @@ def _xs(
     down: list[list[int]],
     width: list[float],
     groups: list[list[str]],
+    rank: list[int],
     n: int,
 ) -> list[float]:
     """Centres: each node pulled to the mean of its neighbours in the rank above (going down) or
     below (going up), then the closest placement that keeps the order and the gaps (`_fit`)."""
     x = [0.0] * len(width)
-    # going down, a node follows the inputs it is drawn below, not the sources (weights, biases)
-    # that hang beside it; when they compete for a place, the sources give way. Otherwise a long
-    # network drifts into a staircase.
-    main = [[u for u in us if up[u] or u >= n] or us for us in up]
-    weight = [1.0 if v >= n or up[v] else 1e-4 for v in range(len(width))]
+    # NOTE [main line]: a node lines up with its neighbours on the longest path through it (the
+    # activations of a network), not with side branches (weights and biases above it, their
+    # AccumulateGrad below it); where they compete for a place, the side branches give way.
+    # Following every neighbour makes a long network drift into a staircase.
+    count = len(width)
+    above, below = [0] * count, [0] * count  # longest path from a source / to a sink
+    for layer in layers:
+        for v in layer:
+            above[v] = max((above[u] + 1 for u in up[v]), default=0)
+    for layer in reversed(layers):
+        for v in layer:
+            below[v] = max((below[c] + 1 for c in down[v]), default=0)
+    main_up = [[u for u in us if above[u] == max(above[w] for w in us)] for us in up]
+    main_down = [[c for c in cs if below[c] == max(below[w] for w in cs)] for cs in down]
+    on_line_down, on_line_up = [1e-4] * count, [1e-4] * count
+    for v in range(count):
+        for c in main_down[v]:
+            on_line_down[c] = 1.0
+        for u in main_up[v]:
+            on_line_up[u] = 1.0
     seps: list[list[float]] = []
     for layer in layers:
         sep = []
@@ -672,8 +727,10 @@ def _xs(
             x[v] = at
             at += sep[i] if i < len(sep) else 0
     for sweep in range(SWEEPS):
-        neighbours, ranks = (
-            (main, range(len(layers))) if sweep % 2 == 0 else (down, range(len(layers) - 1, -1, -1))
+        neighbours, weight, ranks = (
+            (main_up, on_line_down, range(len(layers)))
+            if sweep % 2 == 0
+            else (main_down, on_line_up, range(len(layers) - 1, -1, -1))
         )
         for r in ranks:
             layer = layers[r]
@@ -683,7 +740,67 @@ def _xs(
             ]
             for v, at in zip(layer, _fit(want, [weight[v] for v in layer], seps[r]), strict=True):
                 x[v] = at
+    _separate(layers, x, width, groups, rank, n, seps)
     return x
+
+
+def _separate(
+    layers: list[list[int]],
+    x: list[float],
+    width: list[float],
+    groups: list[list[str]],
+    rank: list[int],
+    n: int,
+    seps: list[list[float]],
+    budget: int = 40,
+) -> None:
+    """Move sibling module boxes that share ranks apart: the right one, and whatever lies right of
+    it, shifts right until the boxes no longer overlap (a bounded number of shifts; if that does
+    not settle it, nothing moves). Skipped for hundreds of modules: such graphs are collapsed
+    unless asked otherwise, and time stays linear."""
+    paths = {p for g in groups[:n] for p in g}
+    if not paths or len(paths) > 200:
+        return
+    before = x[:]
+    for _ in range(budget):
+        box: dict[str, list[float]] = {}
+        for v in range(n):
+            for depth, path in enumerate(groups[v]):
+                pad = GROUP_PAD * (len(groups[v]) - depth)
+                b = box.setdefault(path, [math.inf, -math.inf, rank[v], rank[v]])
+                b[:] = [min(b[0], x[v] - width[v] / 2 - pad), max(b[1], x[v] + width[v] / 2 + pad),
+                        min(b[2], rank[v]), max(b[3], rank[v])]  # fmt: skip
+        siblings: dict[str, list[str]] = {}
+        for path in box:
+            siblings.setdefault(path.rpartition(".")[0], []).append(path)
+        clash = None
+        for _parent, kids in sorted(siblings.items()):
+            kids.sort(key=lambda p: (box[p][0], p))
+            for i, a in enumerate(kids):
+                for k in range(i + 1, len(kids)):
+                    b = kids[k]
+                    if box[b][0] >= box[a][1] + NODE_GAP:
+                        break
+                    if box[a][2] <= box[b][3] and box[b][2] <= box[a][3]:
+                        clash = (a, b)
+                        break
+                if clash:
+                    break
+            if clash:
+                break
+        if clash is None:
+            return
+        a, b = clash
+        line, shift = box[b][0], box[a][1] + NODE_GAP - box[b][0]
+        for layer, sep in zip(layers, seps, strict=True):
+            for i, v in enumerate(layer):
+                if b in groups[v] or (a not in groups[v] and x[v] >= line):
+                    x[v] += shift
+                if i and x[v] < x[layer[i - 1]] + sep[i - 1]:  # keep the order's gaps
+                    x[v] = x[layer[i - 1]] + sep[i - 1]
+    # Boxes that interleave with the main line (an autograd view, where a module's AccumulateGrad
+    # nodes sit beside the next module's node) cannot be pulled apart by shifting: keep the line.
+    x[:] = before
 
 
 def _fit(want: list[float], weight: list[float], sep: list[float]) -> list[float]:
