@@ -167,8 +167,10 @@ class TraceBuilder:
             }
         )
 
-    def backward(self, root: str) -> None:
-        """``root.backward()``: every tensor reachable from the root gets gradient ones."""
+    def backward(self, root: str, fills: dict[str, float] | None = None) -> None:
+        """``root.backward()``: every tensor reachable from the root gets a gradient of ones, or of
+        ``fills[tensor id]`` where given."""
+        fills = fills or {}
         start = self._by_id[root]["node"]
         succ: dict[str, list[str]] = {}
         indeg: dict[str, int] = {}
@@ -194,10 +196,10 @@ class TraceBuilder:
         grads, accumulated = {}, []
         for nid in order:
             tid = by_node[nid]["tensor"]
-            grads[tid] = summary(self._by_id[tid]["shape"])
+            grads[tid] = summary(self._by_id[tid]["shape"], fills.get(tid, 1.0))
             if by_node[nid]["name"] == "AccumulateGrad":
                 accumulated.append(tid)
-                self._by_id[tid]["grad"] = summary(self._by_id[tid]["shape"])
+                self._by_id[tid]["grad"] = grads[tid]
         line = self._line(f"{self._by_id[root]['name']}.backward()")
         self.passes.append(
             {
@@ -238,7 +240,7 @@ def seed() -> dict[str, Any]:
     y = b.op("mul", [x, 2], "y")
     z = b.op("add", [y, 3], "z")
     loss = b.op("sum", [z], "loss", shape=[])
-    b.backward(loss)
+    b.backward(loss, fills={x: 2.0})  # d loss / d x = 2, everything after x passes 1 through
     return b.to_dict()
 
 

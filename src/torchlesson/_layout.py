@@ -662,6 +662,8 @@ def _order(
         )
         for r in ranks:
             layer = layers[r]
+            if len(layer) == 1:
+                continue
             bary = {
                 v: sum(pos[u] for u in neighbours[v]) / len(neighbours[v]) if neighbours[v] else pos[v]
                 for v in layer
@@ -734,6 +736,10 @@ def _xs(
         )
         for r in ranks:
             layer = layers[r]
+            if len(layer) == 1:
+                v = layer[0]
+                x[v] = sum(x[u] for u in neighbours[v]) / len(neighbours[v]) if neighbours[v] else x[v]
+                continue
             want = [
                 sum(x[u] for u in neighbours[v]) / len(neighbours[v]) if neighbours[v] else x[v]
                 for v in layer

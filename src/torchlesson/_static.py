@@ -6,15 +6,19 @@ no widget manager runs. Every piece of user text (names, labels, values, message
 and a tensor named ``</svg><script>`` stays text. Inline presentation attributes only, no
 ``<style>`` (it would leak into the page) and no script.
 
-Which fallback for saved notebooks (checked against nbconvert 7.17's HTML exporter and templates):
-the exporter's ``display_data_priority`` is widget-view, javascript, text/html, text/markdown,
-image/svg+xml, ... and its ``WidgetsDataTypeFilter`` skips the widget view whenever the notebook has
-no saved widget state for that model (JupyterLab does not save it by default), so the export shows
-the bundle's ``text/html``. ``image/svg+xml`` would be written as a base64 ``<img>``: no hover
-titles, no ``<details>``. nbviewer renders with nbconvert, so the same holds there. GitHub's viewer
-sanitizes HTML (scripts and styles go); inline SVG with presentation attributes is the form most
-likely to survive. So: the widget's bundle should carry :func:`to_html` as ``text/html`` (inline
-SVG), plus ``text/plain``; ``image/svg+xml`` adds nothing an export would show.
+Which fallback for saved notebooks (nbconvert 7.17's HTML exporter, its templates, and
+``jupyter nbconvert --to html`` on a notebook whose output has the widget view and ``text/html``):
+``display_data_priority`` is widget-view, javascript, text/html, text/markdown, image/svg+xml, ...;
+``WidgetsDataTypeFilter`` skips the widget view unless the notebook's metadata holds saved widget
+state for that model (JupyterLab does not save it by default), and then the export shows the
+bundle's ``text/html``: our inline SVG, hover titles and ``<details>`` included. With saved state
+the export shows only the widget, through the html-manager loaded from a CDN (blank offline).
+``image/svg+xml`` is exported as a base64 ``<img>``: no hover titles, and only reached when there
+is no ``text/html``. nbviewer renders through nbconvert, so the same holds there. GitHub's viewer
+(not checked here: no network) sanitizes HTML, dropping scripts and styles, which is why this SVG
+uses presentation attributes only. So the widget's mime bundle should carry :func:`to_html` as
+``text/html`` (plus ``text/plain``); adding ``image/svg+xml`` would double the notebook's size for
+no reader.
 """
 
 from __future__ import annotations

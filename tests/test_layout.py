@@ -1,0 +1,333 @@
+"""The layout the widget and the static SVG both draw: order, geometry, grouping, caps."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import torchlesson
+from _synthetic import SHAPES, TraceBuilder, diamonds, forward_node_count, mlp, seed
+from torchlesson._layout import layout, op_label
+
+
+def by_label(lay: dict, kind: str | None = None) -> dict[str, dict]:
+    return {n["label"]: n for n in lay["nodes"] if kind is None or n["kind"] == kind}
+
+
+def overlapping_boxes(boxes: list[tuple[float, float, float, float, str]]) -> list[tuple[str, str]]:
+    """Pairs of (left, top, right, bottom, name) boxes that overlap by more than half a pixel."""
+    found, active = [], []
+    for box in sorted(boxes):
+        active = [b for b in active if b[2] > box[0] + 0.5]
+        found += [(b[4], box[4]) for b in active if b[1] < box[3] - 0.5 and box[1] < b[3] - 0.5]
+        active.append(box)
+    return found
+
+
+def node_boxes(lay: dict) -> list[tuple[float, float, float, float, str]]:
+    return [
+        (n["x"] - n["w"] / 2, n["y"] - n["h"] / 2, n["x"] + n["w"] / 2, n["y"] + n["h"] / 2, n["id"])
+        for n in lay["nodes"]
+    ]
+
+
+def check_geometry(lay: dict) -> None:
+    """No two nodes overlap; every edge runs from the bottom of a higher rank to a lower one."""
+    assert overlapping_boxes(node_boxes(lay)) == []
+    nodes = {n["id"]: n for n in lay["nodes"]}
+    for e in lay["edges"]:
+        source, target = nodes[e["source"]], nodes[e["target"]]
+        assert source["rank"] < target["rank"], e
+        (x0, y0), (x1, y1) = e["points"][0], e["points"][-1]
+        assert y0 == pytest.approx(source["y"] + source["h"] / 2, abs=0.1)
+        assert y1 == pytest.approx(target["y"] - target["h"] / 2, abs=0.1)
+        assert abs(x0 - source["x"]) <= source["w"] / 2
+        assert abs(x1 - target["x"]) <= target["w"] / 2
+        ys = [y for _, y in e["points"]]
+        assert ys == sorted(ys), e
+    for n in lay["nodes"]:
+        assert n["w"] / 2 <= n["x"] <= lay["width"] - n["w"] / 2
+        assert n["h"] / 2 <= n["y"] <= lay["height"] - n["h"] / 2
+
+
+def chain_from_top(lay: dict) -> list[str]:
+    """Labels along a graph that is a single path, from its source."""
+    nodes = {n["id"]: n for n in lay["nodes"]}
+    nxt = {e["source"]: e["target"] for e in lay["edges"]}
+    (start,) = set(nodes) - {e["target"] for e in lay["edges"]}
+    labels = [nodes[start]["label"]]
+    while start in nxt:
+        start = nxt[start]
+        labels.append(nodes[start]["label"])
+    return labels
+
+
+def test_seed_cell_reads_top_down_with_op_labels_as_written() -> None:
+    lay = layout(seed())
+    assert chain_from_top(lay) == ["x", "× 2", "y", "+ 3", "z", "sum", "loss"]
+    tensors = by_label(lay, "tensor")
+    assert tensors["x"]["y"] < tensors["y"]["y"] < tensors["z"]["y"] < tensors["loss"]["y"]
+    assert tensors["y"]["sublabel"] == "[3] float32"
+    assert tensors["loss"]["sublabel"] == "scalar float32"
+    assert tensors["y"]["grad_label"] == "∂loss/∂y = [1., 1., 1.]"
+    assert "leaf" in tensors["x"]["classes"]
+    assert "leaf" not in tensors["y"]["classes"]
+    check_geometry(lay)
+
+
+def test_autograd_view_runs_from_the_loss_to_the_leaf_grad() -> None:
+    lay = layout(seed(), view="autograd")
+    labels = ["SumBackward0", "AddBackward0", "MulBackward0", "AccumulateGrad", "x.grad"]
+    assert chain_from_top(lay) == labels
+    assert {n["kind"] for n in lay["nodes"]} == {"grad_fn", "grad"}
+    assert {e["kind"] for e in lay["edges"]} == {"grad"}
+    check_geometry(lay)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("view", ["forward", "autograd"])
+def test_same_trace_gives_the_same_picture(shape: str, view: str) -> None:
+    trace = SHAPES[shape](300)
+    first = layout(trace, view)
+    again = layout(copy.deepcopy(trace), view)
+    assert json.dumps(first) == json.dumps(again)
+    assert json.loads(json.dumps(first)) == first  # plain JSON-safe data
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("view", ["forward", "autograd"])
+def test_nodes_never_overlap_and_edges_point_down(shape: str, view: str) -> None:
+    lay = layout(SHAPES[shape](400), view, collapsed=[])
+    assert len(lay["nodes"]) > 100
+    check_geometry(lay)
+
+
+def test_every_tensor_and_every_op_with_tensor_inputs_is_drawn() -> None:
+    trace = mlp(60)
+    lay = layout(trace, collapsed=[])
+    assert len(lay["nodes"]) == forward_node_count(trace)
+    assert {n["ref"] for n in lay["nodes"] if n["kind"] == "tensor"} == {t["id"] for t in trace["tensors"]}
+    assert not any(n["ref"] == op["id"] for n in lay["nodes"] for op in trace["ops"] if op["name"] == "rand")
+
+
+def test_modules_become_nested_boxes_around_their_nodes() -> None:
+    lay = layout(mlp(30), collapsed=[])
+    groups = {g["id"]: g for g in lay["groups"]}
+    assert groups["model.0"]["label"] == "model.0 · Linear"
+    assert groups["model"]["depth"] == 0
+    assert groups["model.0"]["depth"] == 1
+    assert groups["model.0"]["count"] == 4  # weight, bias, linear, its output
+    assert groups["model"]["count"] == sum(g["count"] for k, g in groups.items() if k.startswith("model."))
+    for n in lay["nodes"]:
+        if n["group"]:
+            box = groups[n["group"]]
+            assert box["x"] <= n["x"] - n["w"] / 2
+            assert n["x"] + n["w"] / 2 <= box["x"] + box["w"]
+            assert box["y"] <= n["y"] - n["h"] / 2
+            assert n["y"] + n["h"] / 2 <= box["y"] + box["h"]
+    inner, outer = groups["model.2"], groups["model"]
+    assert outer["x"] < inner["x"]
+    assert inner["x"] + inner["w"] < outer["x"] + outer["w"]
+    assert outer["y"] < inner["y"]
+    assert inner["y"] + inner["h"] < outer["y"] + outer["h"]
+
+
+def test_collapsed_module_is_one_node_with_its_edges_rerouted() -> None:
+    trace = mlp(30)
+    full = layout(trace, collapsed=[])
+    lay = layout(trace, collapsed=["model.2"])
+    group_nodes = [n for n in lay["nodes"] if n["kind"] == "group"]
+    assert [(n["id"], n["ref"]) for n in group_nodes] == [("group:model.2", "model.2")]
+    assert len(lay["nodes"]) == len(full["nodes"]) - 4 + 1
+    assert not [n for n in lay["nodes"] if n["group"] == "model.2"]
+    (box,) = [g for g in lay["groups"] if g["id"] == "model.2"]
+    assert box["collapsed"]
+    assert box["count"] == 4
+    into = [e["source"] for e in lay["edges"] if e["target"] == "group:model.2"]
+    out = [e["target"] for e in lay["edges"] if e["source"] == "group:model.2"]
+    nodes = {n["id"]: n for n in lay["nodes"]}
+    assert [nodes[s]["group"] for s in into] == ["model.1"]  # the ReLU's output goes in
+    assert [nodes[t]["label"] for t in out] == ["relu"]  # and the next ReLU takes what comes out
+    check_geometry(lay)
+
+
+def test_collapsing_a_parent_hides_its_children() -> None:
+    lay = layout(mlp(30), collapsed=["model", "model.2"])
+    assert [n["ref"] for n in lay["nodes"] if n["kind"] == "group"] == ["model"]
+    assert [(g["id"], g["collapsed"]) for g in lay["groups"]] == [("model", True)]
+
+
+def test_big_graphs_collapse_modules_unless_told_not_to() -> None:
+    trace = mlp(600)
+    auto = layout(trace)
+    assert len(auto["nodes"]) <= 150
+    assert any(n["kind"] == "group" for n in auto["nodes"])
+    assert "collapsed" in auto["note"]
+    expanded = layout(trace, collapsed=[])
+    assert len(expanded["nodes"]) == forward_node_count(trace)
+    assert expanded["note"] is None
+    small = layout(mlp(60))
+    assert not any(n["kind"] == "group" for n in small["nodes"])
+
+
+def test_max_nodes_caps_the_drawing_and_says_so() -> None:
+    trace = diamonds(600)
+    total = forward_node_count(trace)
+    lay = layout(trace, max_nodes=100)
+    assert len(lay["nodes"]) == 100
+    assert lay["omitted"] == total - 100
+    assert f"100 of {total}" in lay["note"]
+    drawn = {n["id"] for n in lay["nodes"]}
+    assert all(e["source"] in drawn and e["target"] in drawn for e in lay["edges"])
+    assert "x" in by_label(lay)  # the first things the cell made are the ones kept
+    check_geometry(lay)
+
+
+@pytest.mark.parametrize("shape", ["mlp", "diamonds", "tree"])
+def test_five_thousand_nodes_lay_out(shape: str) -> None:
+    trace = SHAPES[shape](5000)
+    lay = layout(trace, max_nodes=10_000, collapsed=[])
+    assert len(lay["nodes"]) == forward_node_count(trace) >= 4990
+    assert lay["omitted"] == 0
+    check_geometry(lay)
+
+
+def test_cuts_are_labelled_edges_and_inplace_ops_make_new_versions() -> None:
+    b = TraceBuilder()
+    x = b.leaf("x", [3])
+    y = b.op("mul", [x, 2], "y")
+    d = b.op("detach", [y], "d")
+    b.cuts.append({"tensor": d, "source": y, "reason": "detach", "line": 3, "op": b.ops[-1]["id"]})
+    b.inplace("add_", d, 1)
+    z = b.op("mul", [d, y], "z")
+    lay = layout(b.to_dict())
+    (cut,) = [e for e in lay["edges"] if e["kind"] == "cut"]
+    nodes = {n["id"]: n for n in lay["nodes"]}
+    assert (nodes[cut["source"]]["label"], nodes[cut["target"]]["label"], cut["label"]) == (
+        "detach",
+        "d",
+        "detach",
+    )
+    versions = [n for n in lay["nodes"] if n["ref"] == d]
+    assert [n["label"] for n in versions] == ["d", "d"]
+    assert "v1" in versions[1]["sublabel"]
+    assert "version" in versions[1]["classes"]
+    assert "+= 1" in by_label(lay, "op")
+    mul = next(n for n in lay["nodes"] if n["ref"] == b.ops[-1]["id"])
+    sources = {e["source"] for e in lay["edges"] if e["target"] == mul["id"]}
+    assert versions[1]["id"] in sources
+    assert versions[0]["id"] not in sources
+    assert any(n["ref"] == z for n in lay["nodes"])
+    check_geometry(lay)
+
+
+def test_failing_op_is_drawn_in_red_with_its_input_shapes() -> None:
+    b = TraceBuilder()
+    a = b.leaf("a", [2, 3], requires_grad=False)
+    c = b.leaf("c", [4, 5], requires_grad=False)
+    b.error = {
+        "type": "RuntimeError",
+        "message": "shapes cannot be multiplied",
+        "line": 3,
+        "op": None,
+        "op_name": "matmul",
+        "inputs": [{"shape": [2, 3], "tensor": a}, {"shape": [4, 5], "tensor": c}],
+    }
+    lay = layout(b.to_dict())
+    (error,) = [n for n in lay["nodes"] if "error" in n["classes"]]
+    assert (error["label"], error["sublabel"]) == ("matmul", "[2, 3], [4, 5]")
+    assert {e["source"] for e in lay["edges"] if e["target"] == error["id"]} == {a, c}
+    b.error["inputs"] = [{"shape": [2, 3]}]  # no tensor ids: the error still shows, at the bottom
+    lay = layout(b.to_dict())
+    (error,) = [n for n in lay["nodes"] if "error" in n["classes"]]
+    assert error["rank"] == max(n["rank"] for n in lay["nodes"])
+
+
+def test_unnamed_tensors_are_named_by_their_line() -> None:
+    b = TraceBuilder()
+    x = b.leaf("x", [2])
+    b.op("exp", [x], None)
+    labels = [n["label"] for n in layout(b.to_dict())["nodes"] if n["kind"] == "tensor"]
+    assert labels == ["x", "tensor@line 2"]
+
+
+@pytest.mark.parametrize(
+    ("op", "label"),
+    [
+        ({"name": "mul", "inputs": [{"tensor": "t0"}, {"value": "2"}]}, "× 2"),
+        ({"name": "__rsub__", "inputs": [{"tensor": "t0"}, {"value": "1"}]}, "1 −"),
+        ({"name": "aten.add.Tensor", "inputs": [{"tensor": "t0"}, {"tensor": "t1"}]}, "+"),
+        ({"name": "matmul", "inputs": [{"tensor": "t0"}, {"tensor": "t1"}]}, "@"),
+        ({"name": "add_", "inplace": True, "inputs": [{"tensor": "t0"}, {"value": "1"}]}, "+= 1"),
+        ({"name": "Tensor.relu_", "inplace": True, "inputs": [{"tensor": "t0"}]}, "relu_"),
+        ({"name": "neg", "inputs": [{"tensor": "t0"}]}, "−"),
+        ({"name": "sum", "inputs": [{"tensor": "t0"}, {"value": "1", "arg": "dim"}]}, "sum"),
+    ],
+)
+def test_op_labels_read_like_the_code(op: dict, label: str) -> None:
+    assert op_label(op)[0] == label
+
+
+def test_bad_arguments_are_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="view"):
+        layout(seed(), view="backward")
+    with pytest.raises(ValueError, match="max_nodes"):
+        layout(seed(), max_nodes=0)
+    with pytest.raises(ValueError, match="schema"):
+        layout({**seed(), "schema": "torchlesson.trace/99"})
+
+
+# ---------------------------------------------------------------------------------------------
+# Real traces from the engine
+
+
+def test_real_seed_trace_lays_out_like_the_lesson_says() -> None:
+    with torchlesson.trace() as t:
+        x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 2
+        z = y + 3
+        loss = z.sum()
+        loss.backward()
+    trace = t.to_dict()
+    forward = layout(trace)
+    assert chain_from_top(forward) == ["x", "× 2", "y", "+ 3", "z", "sum", "loss"]
+    grads = {n["label"]: n["grad_label"] for n in forward["nodes"] if n["kind"] == "tensor"}
+    assert grads["x"] == "∂loss/∂x = [2., 2., 2.]"
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    autograd = layout(trace, "autograd")
+    assert chain_from_top(autograd) == [
+        "SumBackward0",
+        "AddBackward0",
+        "MulBackward0",
+        "AccumulateGrad",
+        "x.grad",
+    ]
+    check_geometry(forward)
+    check_geometry(autograd)
+
+
+@pytest.mark.parametrize("view", ["forward", "autograd"])
+def test_real_mlp_module_boxes_do_not_overlap(view: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torchlesson.trace() as t:
+        inputs = torch.randn(5, 4)
+        loss = (model(inputs) - 1).pow(2).mean()
+        loss.backward()
+    lay = layout(t.to_dict(), view)
+    groups = {g["id"]: g for g in lay["groups"]}
+    assert {"model.0", "model.1", "model.2", "model.3", "model.4"} <= set(groups)
+    siblings = [
+        (g["x"], g["y"], g["x"] + g["w"], g["y"] + g["h"], g["id"]) for g in lay["groups"] if g["depth"] == 1
+    ]
+    assert overlapping_boxes(siblings) == []
+    for n in lay["nodes"]:  # and nothing outside a module sits in its box
+        for g in groups.values():
+            inside = g["x"] < n["x"] < g["x"] + g["w"] and g["y"] < n["y"] < g["y"] + g["h"]
+            member = (n["group"] or "") == g["id"] or (n["group"] or "").startswith(g["id"] + ".")
+            assert inside == member, (n["label"], g["id"])
+    check_geometry(lay)

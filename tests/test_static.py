@@ -1,0 +1,200 @@
+"""Static renderings: the SVG/HTML a saved notebook shows, and DOT for Graphviz users."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import nbformat
+import pytest
+from nbconvert import HTMLExporter
+
+from _synthetic import TraceBuilder, mlp, seed
+from torchlesson._layout import layout
+from torchlesson._static import to_dot, to_html, to_svg
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def groups_of(root: ET.Element, cls: str) -> list[ET.Element]:
+    return [g for g in root.iter(f"{SVG}g") if cls in (g.get("class") or "").split()]
+
+
+def texts(element: ET.Element) -> list[str]:
+    return [t.text or "" for t in element.iter(f"{SVG}text")]
+
+
+def hostile_trace() -> dict:
+    """Names, values and messages that would break or inject into markup if not escaped."""
+    b = TraceBuilder()
+    bold = b.leaf("<b>", [2])
+    script = b.op("mul", [bold, "'\"&<x>"], "</svg><script>", shape=[2])
+    b.op("add", [script, 1], 'a"b\\c', shape=[2])
+    b.modules["m<1>"] = "Evil&Co"
+    b.tensors[-1]["module"] = "m<1>"
+    b.error = {
+        "type": "RuntimeError",
+        "message": "bad </text> & \x1b[31mred\x1b[0m",
+        "line": 4,
+        "op": None,
+        "op_name": "<op>",
+        "inputs": [{"shape": [2]}],
+    }
+    return b.to_dict()
+
+
+@pytest.mark.parametrize("view", ["forward", "autograd"])
+@pytest.mark.parametrize("make", [seed, lambda: mlp(40), hostile_trace])
+def test_svg_is_xml_with_one_group_per_node_and_edge(make, view: str) -> None:
+    trace = make()
+    root = parse(to_svg(trace, view))
+    lay = layout(trace, view)
+    assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
+    nodes = groups_of(root, "node")
+    assert sorted(g.get("data-id") for g in nodes) == sorted(n["id"] for n in lay["nodes"])
+    assert len(groups_of(root, "edge")) == len(lay["edges"])
+    assert all(g.find(f"{SVG}title") is not None for g in nodes)  # hover text in browsers
+
+
+def test_user_text_stays_text() -> None:
+    svg = to_svg(hostile_trace())
+    root = parse(svg)
+    assert not [e for e in root.iter() if e.tag.removeprefix(SVG) in {"script", "b", "x", "op"}]
+    shown = texts(root)
+    assert "<b>" in shown
+    assert "</svg><script>" in shown
+    assert 'a"b\\c' in shown
+    assert "× '\"&<x>" in shown
+    assert any(t.startswith("RuntimeError at line 4: bad </text> & [31mred") for t in shown)
+    assert "\x1b" not in svg
+    (box,) = groups_of(root, "group")
+    assert texts(box) == ["m<1> · Evil&Co"]
+
+
+def test_svg_shows_what_the_lesson_talks_about() -> None:
+    b = TraceBuilder()
+    x = b.leaf("x", [3], device="cuda:0")
+    c = b.leaf("c", [3], requires_grad=False)
+    y = b.op("mul", [x, c], "y")
+    d = b.op("detach", [y], "d")
+    b.cuts.append({"tensor": d, "source": y, "reason": "detach", "line": 4, "op": b.ops[-1]["id"]})
+    b.backward(b.op("sum", [y], "loss", shape=[]))
+    root = parse(to_svg(b.to_dict()))
+    nodes = {g.get("data-id"): g for g in groups_of(root, "node")}
+
+    def rect(node_id: str) -> ET.Element:
+        return nodes[node_id].find(f"{SVG}rect")
+
+    assert float(rect(x).get("stroke-width")) > float(rect(y).get("stroke-width"))  # leaf: thicker
+    assert nodes[c].get("opacity") is not None
+    assert nodes[y].get("opacity") is None
+    assert texts(nodes[y])[:2] == ["y", "[3] float32"]
+    assert "∂loss/∂y = [1., 1., 1.]" in texts(nodes[y])
+    (badge,) = groups_of(nodes[x], "device")
+    assert texts(badge) == ["cuda:0"]
+    assert "cuda" in badge.get("class")
+    assert texts(groups_of(nodes[y], "device")[0]) == ["cpu"]
+    assert badge.find(f"{SVG}rect").get("stroke") != groups_of(nodes[y], "device")[0].find(f"{SVG}rect").get(
+        "stroke"
+    )
+    (cut,) = [g for g in groups_of(root, "edge") if "cut" in g.get("class").split()]
+    line = cut.find(f"{SVG}polyline")
+    assert line.get("stroke-dasharray")
+    assert line.get("stroke") == "#cf222e"
+    assert texts(cut) == ["detach"]
+    title = nodes[x].find(f"{SVG}title").text
+    assert "requires_grad=True" in title
+    assert "cuda:0" in title
+
+
+def test_failing_op_is_red_with_its_input_shapes() -> None:
+    b = TraceBuilder()
+    a = b.leaf("a", [2, 3], requires_grad=False)
+    c = b.leaf("c", [4, 5], requires_grad=False)
+    b.error = {
+        "type": "RuntimeError",
+        "message": "mat1 and mat2 shapes cannot be multiplied",
+        "line": 3,
+        "op": None,
+        "op_name": "matmul",
+        "inputs": [{"shape": [2, 3], "tensor": a}, {"shape": [4, 5], "tensor": c}],
+    }
+    root = parse(to_svg(b.to_dict()))
+    (error,) = [g for g in groups_of(root, "node") if "error" in g.get("class").split()]
+    assert texts(error) == ["matmul", "[2, 3], [4, 5]"]
+    assert error.find(f"{SVG}rect").get("stroke") == "#cf222e"
+    assert any("mat1 and mat2" in t for t in texts(root))
+
+
+def test_html_fallback_has_both_views_and_a_caption() -> None:
+    html = to_html(seed())
+    root = ET.fromstring(html)  # a well-formed fragment
+    svgs = list(root.iter(f"{SVG}svg"))
+    assert [s.get("data-view") for s in svgs] == ["forward", "autograd"]
+    details = root.find("details")
+    assert details is not None
+    assert details.find(f"{SVG}svg").get("data-view") == "autograd"
+    caption = "".join(root.find("div").itertext())
+    assert "4 tensors" in caption
+    assert "x.grad = [2., 2., 2.]" in caption
+    assert "<script" not in html
+    assert "<style" not in html
+
+
+def test_exported_notebook_shows_the_static_picture_when_no_widget_state_was_saved() -> None:
+    """What `jupyter nbconvert --to html` (and nbviewer) show for the widget's output."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("%%autograd_trace\nloss.backward()")
+    bundle = {
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": "m1",
+        },
+        "text/html": to_html(seed()),
+        "text/plain": "<Trace>",
+    }
+    cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
+    nb.cells = [cell]
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "∂loss/∂y = [1., 1., 1.]" in body
+    assert body.count('class="torchlesson-svg"') == 2
+    assert "application/vnd.jupyter.widget-view+json" not in body
+
+
+def dot_statements(dot: str) -> tuple[list[str], str]:
+    """The quoted strings of a DOT source (unescaped) and the source with them removed."""
+    strings = re.findall(r'"((?:[^"\\]|\\.)*)"', dot)
+    rest = re.sub(r'"(?:[^"\\]|\\.)*"', "", dot)
+    unescape = {"n": "\n", "\\": "\\", '"': '"'}
+    return [re.sub(r"\\(.)", lambda m: unescape.get(m[1], "\\" + m[1]), s) for s in strings], rest
+
+
+def test_dot_quotes_ids_and_labels() -> None:
+    trace = hostile_trace()
+    dot = to_dot(trace)
+    strings, rest = dot_statements(dot)
+    assert '"' not in rest
+    assert rest.count("{") == rest.count("}")
+    assert "</svg><script>\n[2] float32" in strings
+    assert any(s.startswith('a"b\\c\n[2] float32') for s in strings)
+    lay = layout(trace)
+    assert rest.count("->") == len(lay["edges"])
+    assert rest.count("[label=") == len(lay["nodes"])
+
+
+def test_dot_nests_module_clusters_and_dashes_cuts() -> None:
+    b = TraceBuilder()
+    x = b.leaf("x", [3])
+    y = b.op("mul", [x, 2], "y", module="net.0")
+    d = b.op("detach", [y], "d", module="net.1")
+    b.cuts.append({"tensor": d, "source": y, "reason": "detach", "line": 3, "op": b.ops[-1]["id"]})
+    dot = to_dot(b.to_dict())
+    assert dot.index('subgraph "cluster_net" {') < dot.index('subgraph "cluster_net.0" {')
+    assert re.search(r'-> "t2" \[[^]]*style=dashed[^]]*label="detach"', dot)
