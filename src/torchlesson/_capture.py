@@ -23,6 +23,7 @@ no ``retain_grad`` or tensor hook ever touches a user tensor.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import itertools
 import linecache
@@ -141,6 +142,7 @@ def _constant_repr(value: Any) -> str | None:
     return text if len(text) <= 48 else text[:45] + "..."
 
 
+@functools.lru_cache(maxsize=16)
 def _assignment_targets(source: str) -> dict[int, str]:
     """Line -> the simple name assigned on that line (``y = x * 2`` -> {2: "y"})."""
     try:
@@ -542,7 +544,7 @@ class _Tracer:
     def run_backward(self, func, kind: int, args, kwargs):
         __tracebackhide__ = True
         line, _ = self.cell_line()
-        bound = inspect.signature(func).bind(*args, **kwargs).arguments
+        bound = _signature(func).bind(*args, **kwargs).arguments
         if func is torch.Tensor.backward:
             roots, gradient = [bound["self"]], bound.get("gradient")
         elif kind == _GRAD:
@@ -656,21 +658,20 @@ class _Tracer:
         for record in self._records:
             if record["created"] and record["line"] is not None:
                 last_on_line[record["line"]] = record["id"]
+        pending: list[tuple[dict, str, weakref.ref, int]] = []
         with torch.no_grad():
-            for record, ref in zip(self._records, self._refs, strict=False):
-                tensor = ref() if ref is not None else None
+            for record, ref in zip(self._records, self._refs, strict=True):
+                tensor = ref()
                 record["grad"] = None
                 if tensor is not None:
                     self._facts_into(record, tensor)
-                    record["value"] = _facts.summarize(tensor)
+                    record["value"] = self._summary_at_end(record, "value", tensor, pending)
                     if tensor.is_leaf or tensor.retains_grad:
                         grad = tensor.grad
-                        record["grad"] = _facts.summarize(grad) if grad is not None else None
+                        if grad is not None:
+                            record["grad"] = self._summary_at_end(record, "grad", grad, pending)
                 elif record["value"] is None:
-                    record["value"] = {"shape": record["shape"], "dtype": record["dtype"],
-                                       "numel": _numel(record["shape"]), "values": None, "min": None,
-                                       "max": None, "mean": None, "std": None, "norm": None,
-                                       "freed": True}  # fmt: skip
+                    record["value"] = _facts.placeholder(record["shape"], record["dtype"], "freed")
                 path = names.get(record["id"])
                 if path is not None:
                     record["name"] = path
@@ -686,12 +687,20 @@ class _Tracer:
                     record["kind"] = "leaf"
                 else:
                     record["kind"] = "constant"
-        self.trace._load(self._as_dict())
+        self.trace._load(self._as_dict(), pending)
         # drop every reference the tracer still has
         self._root_frame = None
         self._tensors = WeakIdKeyDictionary()
         self._refs = []
         self._nodes = {}
+
+    @staticmethod
+    def _summary_at_end(record: dict, key: str, tensor: torch.Tensor, pending: list) -> dict | None:
+        """Small tensors are summarised now; big ones when the trace is first read (see Trace)."""
+        if tensor.numel() <= _facts.MAX_VALUES:
+            return _facts.summarize(tensor)
+        pending.append((record, key, weakref.ref(tensor), tensor._version))
+        return None
 
     def _names(self) -> dict[str, str]:
         """Tensor id -> the variable (or parameter path) it is bound to after the block."""
@@ -749,11 +758,9 @@ class _Tracer:
         return [line.rstrip("\n") for line in lines] if len(lines) <= 2000 else []
 
 
-def _numel(shape: list[int]) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
+@functools.cache
+def _signature(func) -> inspect.Signature:
+    return inspect.signature(func)
 
 
 def trace(max_ops: int = 5000) -> _Tracer:

@@ -22,15 +22,39 @@ class Trace:
 
     def __init__(self, data: dict | None = None) -> None:
         self._data: dict[str, Any] | None = data
+        self._pending: list = []
 
-    def _load(self, data: dict) -> None:
+    def _load(self, data: dict, pending: list | None = None) -> None:
         self._data = data
+        self._pending = pending or []
 
     @property
     def _d(self) -> dict:
         if self._data is None:
             raise RuntimeError("the trace is filled when its `with torchlesson.trace()` block ends")
+        if self._pending:
+            self._summarize_pending()
         return self._data
+
+    def _summarize_pending(self) -> None:
+        """Summarise the big tensors still alive at the block's end, the first time anyone reads.
+
+        NOTE [lazy summaries]: the statistics of large tensors (parameters, activations) cost as much
+        as the operations that made them, so the tracer keeps only a weak reference and the tensor's
+        version counter. If the tensor was freed or changed in place since the block ended, the
+        summary says so instead of showing numbers the block never saw.
+        """
+        from ._facts import placeholder, summarize
+
+        pending, self._pending = self._pending, []
+        for record, key, ref, version in pending:
+            tensor = ref()
+            if tensor is None:
+                record[key] = placeholder(record["shape"], record["dtype"], "freed")
+            elif tensor._version != version:
+                record[key] = placeholder(list(tensor.shape), record["dtype"], "changed after the trace")
+            else:
+                record[key] = summarize(tensor)
 
     # ------------------------------------------------------------------ data
     def to_dict(self) -> dict[str, Any]:
