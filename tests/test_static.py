@@ -198,3 +198,12 @@ def test_dot_nests_module_clusters_and_dashes_cuts() -> None:
     dot = to_dot(b.to_dict())
     assert dot.index('subgraph "cluster_net" {') < dot.index('subgraph "cluster_net.0" {')
     assert re.search(r'-> "t2" \[[^]]*style=dashed[^]]*label="detach"', dot)
+
+
+def test_error_outside_torch_is_a_red_line_not_a_node() -> None:
+    b = TraceBuilder()
+    b.leaf("x", [3])
+    b.error = {"type": "NameError", "message": "name 'y' is not defined", "line": 2, "op": None}
+    root = parse(to_svg(b.to_dict()))
+    assert [g.get("data-id") for g in groups_of(root, "node")] == ["t0"]
+    assert "NameError at line 2: name 'y' is not defined" in texts(root)

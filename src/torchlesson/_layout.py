@@ -365,7 +365,7 @@ def _build_forward(trace: dict[str, Any], graph: _Graph) -> None:
             e[2], e[3] = "cut", reason
         if not marked and cut.get("source") and cut["source"] != tid and tid in tensors:
             graph.edge(current.get(cut["source"]) or tensor(cut["source"]), tid, "cut", reason)
-    if error:
+    if error and (error_op or error.get("op_name")):  # a torch op failed (else only the caption says)
         shapes = _short(", ".join(shape_text(i.get("shape")) for i in error.get("inputs") or ()), 40)
         if error_op not in graph.index:
             name = error.get("op_name") or error.get("type") or "error"
