@@ -38,16 +38,12 @@ import nbformat
 import psutil
 
 KERNEL_NAME = "torchlesson-test"
+KERNELSPEC = {"name": KERNEL_NAME, "display_name": "torchlesson tests", "language": "python"}
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 MAX_SHOT_HEIGHT = 15000  # Chromium cannot capture much more than 16384 px at once
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
@@ -102,17 +98,14 @@ class LabServer:
             (self.base / name).mkdir(parents=True, exist_ok=True)
         # the kernel runs the interpreter running the tests (not resolved: a venv python is a link)
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        spec = {"argv": argv, "display_name": "torchlesson tests", "language": "python"}
+        spec = {"argv": argv, "display_name": KERNELSPEC["display_name"], "language": "python"}
         _write_json(self.base / "data" / "kernels" / KERNEL_NAME / "kernel.json", spec)
         settings = self.base / "settings" / "@jupyterlab"
-        _write_json(
-            settings / "apputils-extension" / "notification.jupyterlab-settings",
-            {"fetchNews": "false", "checkForUpdates": False},
-        )
+        no_news = {"fetchNews": "false", "checkForUpdates": False}
+        _write_json(settings / "apputils-extension" / "notification.jupyterlab-settings", no_news)
         # every cell stays in the DOM: counts are exact and screenshots complete
-        _write_json(
-            settings / "notebook-extension" / "tracker.jupyterlab-settings", {"windowingMode": "none"}
-        )
+        windowing = {"windowingMode": "none"}
+        _write_json(settings / "notebook-extension" / "tracker.jupyterlab-settings", windowing)
 
     def start(self, timeout: float = 90) -> None:
         self._prepare()
@@ -158,12 +151,18 @@ class LabServer:
         path = urllib.parse.quote(notebook)
         return f"{self.url}/lab/workspaces/{workspace}/tree/{path}?reset&token={self.token}"
 
-    def log_tail(self, chars: int = 3000) -> str:
+    def log_tail(self, chars: int = 3000, since: int = 0) -> str:
+        """The end of the server's log (from byte ``since`` on), token hidden."""
         try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                text = log.read().decode("utf-8", errors="replace")
         except OSError:
             return ""
         return text[-chars:].replace(self.token, "<token>")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def shutdown_sessions(self, notebook_path: str) -> None:
         """Shut down the kernels of one notebook, so that finished pages do not keep CPUs busy."""
@@ -176,29 +175,22 @@ class LabServer:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        try:
-            kids = psutil.Process(proc.pid).children(recursive=True)  # the kernels, while still ours
+        try:  # psutil remembers each process's start time, so a reused PID is never hit
+            server = psutil.Process(proc.pid)
+            processes = [server, *server.children(recursive=True)]  # the kernels, while still ours
         except psutil.Error:
-            kids = []
+            processes = []
         if proc.poll() is None:
             with contextlib.suppress(OSError):
                 self.api("POST", "/api/shutdown", timeout=5)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
-        for kid in kids:  # psutil checks the start time, so a reused PID is left alone
-            with contextlib.suppress(psutil.Error):
-                kid.terminate()
-        _, alive = psutil.wait_procs(kids, timeout=3)
-        for kid in alive:
-            with contextlib.suppress(psutil.Error):
-                kid.kill()
+        for signal_them in ("terminate", "kill"):
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    getattr(process, signal_them)()
+            _, processes = psutil.wait_procs(processes, timeout=5)
+        proc.poll()  # reap the server
 
 
 @dataclass
@@ -312,6 +304,7 @@ class LabPage:
         self.page_errors: list[str] = []
         self._contexts: list[Any] = []
         self._notebooks: list[str] = []
+        self._log_start = 0
 
     # -- opening and running ------------------------------------------------------------------
     def open(
@@ -325,14 +318,10 @@ class LabPage:
         self._contexts.append(context)
         context.set_default_timeout(30_000)
         page = self.page = context.new_page()
-        token = self.server.token
-        page.on(
-            "console",
-            lambda m: m.type == "error" and self.console_errors.append(m.text.replace(token, "<token>")),
-        )
-        page.on("pageerror", lambda e: self.page_errors.append(str(e).replace(token, "<token>")))
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(self._scrub(m.text)))
+        page.on("pageerror", lambda e: self.page_errors.append(self._scrub(str(e))))
 
-        deadline = time.monotonic() + timeout
+        deadline, self._log_start = time.monotonic() + timeout, self.server.log_size()
         page.goto(self.server.lab_url(rel, f"t{secrets.token_hex(6)}"), wait_until="domcontentloaded")
         page.wait_for_function("() => !!window.jupyterapp", timeout=90_000)
         page.evaluate(
@@ -342,9 +331,7 @@ class LabPage:
         page.wait_for_function("() => window.__tl.restored", timeout=90_000)
         self._poll(lambda: page.evaluate(JS_FIND_PANEL, rel), deadline, f"the notebook {rel} never opened")
         self._poll(lambda: self._kernel_idle(), deadline, "the kernel never became idle")
-        page.evaluate(
-            "() => { window.jupyterapp.shell.collapseLeft(); window.jupyterapp.shell.collapseRight(); }"
-        )
+        page.evaluate("() => { const s = window.jupyterapp.shell; s.collapseLeft(); s.collapseRight(); }")
         self._command("theme", "apputils:change-theme", {"theme": THEMES[theme]}, deadline)
         page.wait_for_function(f"() => document.body.dataset.jpThemeName === {json.dumps(THEMES[theme])}")
 
@@ -352,9 +339,13 @@ class LabPage:
         page.evaluate(JS_COMMAND, ["runAll", "notebook:run-all-cells", {}])
         state = self._poll(self._finished, deadline, "Run All did not finish")
         self._check_errors(state)
-        state = self._poll(self._rendered, deadline, "widget views did not render")
+        widget_deadline = min(deadline, time.monotonic() + 60)
+        state = self._poll(self._rendered, widget_deadline, "widget views did not render")
         self._check_errors(state)
         return page
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.server.token, "<token>")
 
     def _copy(self, notebook: str | os.PathLike[str] | list[str]) -> str:
         if isinstance(notebook, list):
@@ -367,11 +358,7 @@ class LabPage:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         nb.metadata.pop("widgets", None)
-        nb.metadata["kernelspec"] = {
-            "name": KERNEL_NAME,
-            "display_name": "torchlesson tests",
-            "language": "python",
-        }
+        nb.metadata["kernelspec"] = dict(KERNELSPEC)
         rel = f"{self.folder}/{len(self._notebooks)}/{name}"
         (self.server.root / rel).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, self.server.root / rel)
@@ -401,8 +388,9 @@ class LabPage:
 
     def _kernel_idle(self) -> bool:
         info = self.page.evaluate(JS_KERNEL)
-        if info["status"] == "dead" or "died, removing from map" in self.server.log_tail(20_000):
-            raise AssertionError(f"the kernel failed to start; server log:\n{self.server.log_tail()}")
+        log = self.server.log_tail(since=self._log_start)
+        if info["status"] == "dead" or "died, removing from map" in log or "restart failed" in log:
+            raise AssertionError(f"the kernel failed to start; server log:\n{log}")
         return info["ready"] and info["status"] == "idle"
 
     def _command(self, key: str, command: str, args: dict[str, Any], deadline: float) -> None:
