@@ -364,7 +364,7 @@ class _Tracer:
             is_leaf=bool(tensor.is_leaf),
             retains_grad=bool(tensor.retains_grad),
             grad_fn=grad_fn.name() if grad_fn is not None else None,
-            version=tensor._version,
+            version=_facts.version_of(tensor),
             is_parameter=isinstance(tensor, torch.nn.Parameter),
         )
 
@@ -478,12 +478,15 @@ class _Tracer:
             op["version"] = {}
             for tensor in targets:
                 record = self._tensors.get(tensor) or self._new_tensor(tensor, line, None)
+                if name == "requires_grad_" and record["requires_grad"] and not tensor.requires_grad:
+                    self._cuts.append({"tensor": record["id"], "source": None, "op": op["id"],
+                                       "reason": "requires_grad_(False)", "line": line})  # fmt: skip
                 self._facts_into(record, tensor)
                 if tensor.grad_fn is not None:
                     self._register_graph(tensor.grad_fn, line)
                     self._link_output(tensor.grad_fn, tensor.output_nr, record)
                 outputs.append(record["id"])
-                op["version"][record["id"]] = tensor._version
+                op["version"][record["id"]] = _facts.version_of(tensor)
         else:
             for tensor in _tensors_in(out):
                 record = self._tensors.get(tensor)
@@ -609,8 +612,13 @@ class _Tracer:
         modified_by = None
         if match:
             node_name, version = match.group(2), int(match.group(3))
-            candidates = {out for node in self._node_list if node["name"] == node_name
-                           for out in node["outputs"].values()}  # fmt: skip
+            candidates = {
+                out
+                for node in self._node_list
+                # the message names the forward op ("Sigmoid") or the node ("SigmoidBackward0")
+                if node["name"] == node_name or node["name"].startswith(node_name + "Backward")
+                for out in node["outputs"].values()
+            }
             for op in reversed(self._ops):
                 if op["inplace"] and any(op.get("version", {}).get(t) == version for t in candidates):
                     modified_by = op["id"]
@@ -699,7 +707,7 @@ class _Tracer:
         """Small tensors are summarised now; big ones when the trace is first read (see Trace)."""
         if tensor.numel() <= _facts.MAX_VALUES:
             return _facts.summarize(tensor)
-        pending.append((record, key, weakref.ref(tensor), tensor._version))
+        pending.append((record, key, weakref.ref(tensor), _facts.version_of(tensor)))
         return None
 
     def _names(self) -> dict[str, str]:

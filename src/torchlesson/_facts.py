@@ -129,6 +129,11 @@ def _finite(summary: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def version_of(tensor: torch.Tensor) -> int | None:
+    """The in-place version counter; inference tensors have none."""
+    return None if tensor.is_inference() else tensor._version
+
+
 def placeholder(shape: list[int], dtype: str, why: str) -> dict[str, Any]:
     """A summary whose numbers could not be read (``why``: "freed", "changed", ...)."""
     numel = 1

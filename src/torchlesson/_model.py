@@ -44,14 +44,14 @@ class Trace:
         version counter. If the tensor was freed or changed in place since the block ended, the
         summary says so instead of showing numbers the block never saw.
         """
-        from ._facts import placeholder, summarize
+        from ._facts import placeholder, summarize, version_of
 
         pending, self._pending = self._pending, []
         for record, key, ref, version in pending:
             tensor = ref()
             if tensor is None:
                 record[key] = placeholder(record["shape"], record["dtype"], "freed")
-            elif tensor._version != version:
+            elif version_of(tensor) != version:
                 record[key] = placeholder(list(tensor.shape), record["dtype"], "changed after the trace")
             else:
                 record[key] = summarize(tensor)

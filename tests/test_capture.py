@@ -1,0 +1,465 @@
+"""The trace engine: what it captures, through both entry points, checked against torch itself."""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import textwrap
+import weakref
+
+import pytest
+import torch
+
+import torchlesson
+
+SEED_CELL = """\
+import torch
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = x * 2
+z = y + 3
+loss = z.sum()
+loss.backward()
+"""
+
+SEED_SECOND = """\
+import torch
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = torch.tensor([4.0, 5.0, 6.0])
+z = x + y
+out = z * z
+out.backward(torch.tensor([1.0, 1.0, 1.0]))
+print('Gradient of x:', x.grad)
+"""
+
+
+def run_traced(ipython, code: str, entry: str):
+    """Run ``code`` traced through the magic or the Python API; return (CellRun, Trace)."""
+    if entry == "magic":
+        run = ipython.run("%%autograd_trace -o _trace\n" + code)
+    else:
+        body = textwrap.indent(code, "    ")
+        run = ipython.run(f"import torchlesson\nwith torchlesson.trace() as _trace:\n{body}")
+    return run, ipython.user_ns["_trace"]
+
+
+def line_offset(entry: str) -> int:
+    """The API wraps the code in two lines (import, with): its lines count from the cell's top."""
+    return 0 if entry == "magic" else 2
+
+
+@pytest.fixture(params=["magic", "api"])
+def entry(request) -> str:
+    return request.param
+
+
+def test_seed_cell_gradients(ipython, entry):
+    run, trace = run_traced(ipython, SEED_CELL, entry)
+    assert run.error is None
+    off = line_offset(entry)
+    x, y, z, loss = (trace.tensor(n) for n in ("x", "y", "z", "loss"))
+    assert x["grad"]["values"] == [2.0, 2.0, 2.0]
+    assert (x["is_leaf"], y["is_leaf"]) == (True, False)
+    assert [t["grad_fn"] for t in (x, y, z, loss)] == [None, "MulBackward0", "AddBackward0", "SumBackward0"]
+    assert [t["line"] for t in (x, y, z, loss)] == [2 + off, 3 + off, 4 + off, 5 + off]
+    assert trace.flowing_grad("y")["values"] == [1.0, 1.0, 1.0]
+    assert trace.flowing_grad("z")["values"] == [1.0, 1.0, 1.0]
+    assert trace.flowing_grad("x")["values"] == [2.0, 2.0, 2.0]
+    (passage,) = trace.backward
+    names = {n["id"]: n["name"] for n in trace.to_dict()["autograd"]["nodes"]}
+    assert [names[n] for n in passage["order"]] == [
+        "SumBackward0",
+        "AddBackward0",
+        "MulBackward0",
+        "AccumulateGrad",
+    ]
+    assert passage["line"] == 6 + off
+    assert passage["root"] == [loss["id"]]
+    assert passage["accumulated"] == [x["id"]]
+    mul = next(op for op in trace.ops if op["name"] == "mul")
+    assert mul["inputs"] == [{"tensor": x["id"]}, {"value": "2"}]
+    assert mul["outputs"] == [y["id"]]
+    assert mul["line"] == 3 + off and mul["grad_enabled"] is True
+
+
+def test_seed_second_example(ipython, entry):
+    run, trace = run_traced(ipython, SEED_SECOND, entry)
+    assert "Gradient of x: tensor([10., 14., 18.])" in run.stdout
+    assert trace.tensor("x")["grad"]["values"] == [10.0, 14.0, 18.0]
+    assert trace.flowing_grad("z")["values"] == [10.0, 14.0, 18.0]
+    assert trace.backward[0]["gradient"]["values"] == [1.0, 1.0, 1.0]
+    assert trace.tensor("y")["requires_grad"] is False
+
+
+def test_to_dict_is_json_and_follows_the_schema(ipython):
+    _, trace = run_traced(ipython, SEED_CELL, "magic")
+    data = json.loads(json.dumps(trace.to_dict(), allow_nan=False))
+    assert data["schema"] == "torchlesson.trace/1"
+    assert set(data) >= {"tensors", "ops", "autograd", "backward", "error", "truncated", "lines", "cuts"}
+    tensor_keys = {"id", "name", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn", "line"}
+    for tensor in data["tensors"]:
+        assert tensor_keys <= set(tensor)
+        assert {"shape", "dtype", "min", "max", "mean", "norm"} <= set(tensor["value"])
+    assert data["tensors"][0]["dtype"] == "float32" and data["tensors"][0]["device"] == "cpu"
+    assert {"source", "target"} <= set(data["autograd"]["edges"][0])
+    assert data["lines"][1] == "x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)"
+
+
+def test_intermediate_gradients_match_torch(ipython):
+    """Every flowing gradient equals what retain_grad() reports on the same code (torch as the oracle)."""
+    code = """\
+import torch
+torch.manual_seed(0)
+x = torch.randn(4, 5, requires_grad=True)
+w = torch.randn(5, 3, requires_grad=True)
+h = x @ w
+a = h.relu()
+s = a.sigmoid() * 3
+loss = (s ** 2).mean()
+loss.backward()
+"""
+    _, trace = run_traced(ipython, code, "magic")
+    oracle = {}
+    exec(code.replace("loss.backward()", "[t.retain_grad() for t in (h, a, s)]\nloss.backward()"), oracle)
+    for name in ("h", "a", "s"):
+        flowed = trace.flowing_grad(name)
+        expected = oracle[name].grad
+        assert flowed["shape"] == list(expected.shape)
+        assert torch.allclose(torch.tensor(flowed["values"]), expected, rtol=1e-6, atol=1e-7)
+    assert torch.allclose(torch.tensor(trace.tensor("w")["grad"]["values"]), oracle["w"].grad, rtol=1e-6)
+    # the intermediates keep no .grad and no retain_grad after tracing
+    assert ipython.user_ns["h"].retains_grad is False
+
+
+def test_module_paths_and_parameter_names(ipython):
+    code = """\
+import torch
+from torch import nn
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+out = model(torch.randn(5, 4))
+loss = out.pow(2).sum()
+loss.backward()
+"""
+    _, trace = run_traced(ipython, code, "magic")
+    linears = [op for op in trace.ops if op["name"] == "linear"]
+    assert [op["module"] for op in linears] == ["model.0", "model.2"]
+    assert all(op["line"] == 5 for op in linears)
+    relu = next(op for op in trace.ops if op["name"] == "relu")
+    assert relu["module"] == "model.1"
+    weight = trace.tensor("model.0.weight")
+    assert weight["kind"] == "parameter" and weight["module"] == "model.0"
+    assert weight["shape"] == [3, 4]
+    grad = ipython.user_ns["model"][0].weight.grad
+    assert weight["grad"]["norm"] == pytest.approx(grad.norm().item(), rel=1e-5)
+    assert trace.flowing_grad("model.0.weight")["norm"] == pytest.approx(grad.norm().item(), rel=1e-5)
+
+
+def test_ops_inside_functions_get_the_calling_cell_line(ipython):
+    ipython.run("import torch\ndef double(t):\n    return t * 2\n")
+    _, trace = run_traced(ipython, "a = torch.ones(2, requires_grad=True)\n\nb = double(a)\n", "magic")
+    mul = next(op for op in trace.ops if op["name"] == "mul")
+    assert mul["line"] == 3
+    assert trace.tensor("b")["line"] == 3
+
+
+def test_reads_and_printing_are_not_operations(ipython):
+    code = (
+        "import torch\nx = torch.ones(2, 3)\nprint(x.shape, x.dtype, x.requires_grad, repr(x), x.size(0))\n"
+    )
+    run, trace = run_traced(ipython, code, "magic")
+    assert "torch.Size([2, 3])" in run.stdout
+    assert [op["name"] for op in trace.ops] == ["ones"]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("b = a.detach()", "detach"),
+        ("with torch.no_grad():\n    b = a * 2", "no_grad"),
+        ("with torch.inference_mode():\n    b = a * 2", "inference_mode"),
+        ("b = a.argmax()", "integer dtype"),
+    ],
+)
+def test_where_gradient_flow_stops(ipython, code, reason):
+    _, trace = run_traced(ipython, "import torch\na = torch.ones(3, requires_grad=True)\n" + code, "magic")
+    (cut,) = trace.to_dict()["cuts"]
+    assert cut["reason"] == reason
+    assert cut["tensor"] == trace.tensor("b")["id"]
+    assert cut["source"] == trace.tensor("a")["id"]
+    assert trace.tensor("b")["requires_grad"] is False
+
+
+def test_requires_grad_false_is_a_cut(ipython):
+    _, trace = run_traced(
+        ipython, "import torch\na = torch.ones(3, requires_grad=True)\na.requires_grad_(False)", "magic"
+    )
+    (cut,) = trace.to_dict()["cuts"]
+    assert cut["reason"] == "requires_grad_(False)" and cut["tensor"] == trace.tensor("a")["id"]
+
+
+def test_inplace_ops_record_the_version_counter(ipython):
+    code = "import torch\na = torch.zeros(3)\na.add_(1)\na.mul_(2)\nb = torch.ones(2, requires_grad=True) * 1\nb.relu_()\n"
+    _, trace = run_traced(ipython, code, "magic")
+    add, mul = (op for op in trace.ops if op["name"] in ("add_", "mul_"))
+    a = trace.tensor("a")["id"]
+    assert add["inplace"] and add["outputs"] == [a] and add["version"] == {a: 1}
+    assert mul["version"] == {a: 2}
+    assert trace.tensor("a")["value"]["values"] == [2.0, 2.0, 2.0]
+    relu = next(op for op in trace.ops if op["name"] == "relu_")
+    assert relu["inplace"] and trace.tensor("b")["grad_fn"] == "ReluBackward0"
+
+
+def test_shape_error_shows_both_shapes_and_the_same_traceback(ipython):
+    code = "import torch\na = torch.ones(2, 3)\nb = torch.ones(4, 5)\nc = a @ b\n"
+    plain = ipython.run(code)
+    traced, trace = run_traced(ipython, code, "magic")
+    assert type(traced.error) is type(plain.error) is RuntimeError
+    assert str(traced.error) == str(plain.error)
+    numbered = re.compile(r"Cell In\[\d+\]")
+    assert numbered.sub("Cell", traced.stdout) == numbered.sub("Cell", plain.stdout)
+    assert "_capture" not in traced.stdout and "overrides.py" not in traced.stdout
+    error = trace.error
+    assert error["type"] == "RuntimeError" and error["line"] == 4 and error["op_name"] == "matmul"
+    assert [i["shape"] for i in error["inputs"]] == [[2, 3], [4, 5]]
+    assert "mat1 and mat2 shapes cannot be multiplied" in error["message"]
+    assert [t["name"] for t in trace.tensors] == ["a", "b"]
+
+
+def test_inplace_error_in_backward_names_the_op_that_modified(ipython):
+    code = """\
+import torch
+x = torch.ones(3, requires_grad=True)
+y = x.sigmoid()
+y.mul_(2)
+y.sum().backward()
+"""
+    run, trace = run_traced(ipython, code, "magic")
+    assert isinstance(run.error, RuntimeError) and "modified by an inplace operation" in str(run.error)
+    error = trace.error
+    assert error["line"] == 5 and error["op_name"] == "backward"
+    culprit = next(op for op in trace.ops if op["id"] == error["modified_by"])
+    assert culprit["name"] == "mul_" and culprit["line"] == 4
+
+
+def test_several_passes_are_told_apart(ipython):
+    code = """\
+import torch
+w = torch.tensor([1.0, -2.0], requires_grad=True)
+loss = (w * w).sum()
+loss.backward(retain_graph=True)
+loss.backward()
+"""
+    _, trace = run_traced(ipython, code, "magic")
+    first, second = trace.backward
+    assert (first["line"], second["line"]) == (4, 5)
+    assert first["retain_graph"] is True and second["retain_graph"] is False
+    assert first["grads"][trace.tensor("w")["id"]]["values"] == [2.0, -4.0]
+    assert trace.tensor("w")["grad"]["values"] == [4.0, -8.0]  # accumulated twice
+
+
+def test_autograd_grad_records_the_gradients_it_returns(ipython):
+    code = """\
+import torch
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+y = (x ** 3).sum()
+(g,) = torch.autograd.grad(y, x, create_graph=True)
+g.sum().backward()
+"""
+    _, trace = run_traced(ipython, code, "magic")
+    grad_pass, backward_pass = trace.backward
+    assert grad_pass["kind"] == "grad" and grad_pass["create_graph"] is True
+    assert grad_pass["grads"][trace.tensor("x")["id"]]["values"] == [3.0, 12.0]
+    assert backward_pass["kind"] == "backward"
+    assert trace.tensor("x")["grad"]["values"] == [6.0, 12.0]
+
+
+def test_earlier_cells_nodes_are_marked_earlier(ipython):
+    ipython.run("import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 3")
+    _, trace = run_traced(ipython, "z = (y + 1).sum()\nz.backward()", "magic")
+    nodes = {n["name"]: n for n in trace.to_dict()["autograd"]["nodes"]}
+    assert nodes["MulBackward0"]["earlier"] is True
+    assert nodes["AddBackward0"]["earlier"] is False
+    assert trace.tensor("y")["created"] is False and trace.tensor("z")["created"] is True
+    assert trace.flowing_grad("y")["values"] == [1.0, 1.0]
+
+
+def test_meta_device_is_reported(ipython):
+    code = "import torch\na = torch.ones(2, 3, device='meta', requires_grad=True)\nb = (a * 2).sum()\n"
+    run, trace = run_traced(ipython, code, "magic")
+    assert run.error is None
+    assert {t["device"] for t in trace.tensors} == {"meta"}
+    assert trace.tensor("a")["value"]["values"] is None  # a meta tensor has no values to show
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_device_is_reported(ipython):
+    code = "import torch\na = torch.ones(3, device='cuda', requires_grad=True)\n(a * 2).sum().backward()\n"
+    _, trace = run_traced(ipython, code, "magic")
+    assert trace.tensor("a")["device"] == "cuda:0"
+    assert trace.tensor("a")["grad"]["values"] == [2.0, 2.0, 2.0]
+
+
+def test_max_ops_truncates_but_the_cell_runs_to_the_end(ipython):
+    code = "import torch\nt = torch.zeros(1)\nfor _ in range(100):\n    t = t + 1\nprint(int(t))"
+    run = ipython.run("%%autograd_trace --max-ops 10 -o tr\n" + code)
+    trace = ipython.user_ns["tr"]
+    assert run.stdout.strip() == "100"
+    assert trace.truncated is True and len(trace.ops) == 10
+    assert "truncated" in repr(trace)
+
+
+def test_trace_keeps_no_tensor_alive(ipython, entry):
+    _, trace = run_traced(
+        ipython, SEED_CELL + "import weakref\nrefs = [weakref.ref(t) for t in (x, y, z, loss)]\n", entry
+    )
+    refs = ipython.user_ns["refs"]
+    ipython.run("del x, y, z, loss")
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None, None]
+    assert trace.tensor("x")["grad"]["values"] == [2.0, 2.0, 2.0]  # the facts stay
+
+
+def _observers() -> tuple:
+    from torch.nn.modules import module
+
+    return (
+        len(torch.overrides._get_current_function_mode_stack()),
+        len(module._global_forward_hooks),
+        len(module._global_forward_pre_hooks),
+    )
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "loss.backward(retain_graph=True)",
+        "loss.backward(retain_graph=True)\nraise ValueError('boom')",
+        "loss.backward(retain_graph=True)\nraise KeyboardInterrupt",
+        "with torch.no_grad():\n    loss.backward(retain_graph=True)\n    1 / 0",
+    ],
+)
+def test_nothing_survives_the_cell(ipython, code):
+    before = _observers()
+    ipython.run(SEED_CELL.replace("loss.backward()\n", ""))
+    run = ipython.run("%%autograd_trace -o tr\n" + code)
+    assert _observers() == before == (0, 0, 0)
+    assert ipython.shell.custom_exceptions == ()
+    trace = ipython.user_ns["tr"]
+    order = list(trace.backward[0]["order"])
+    # the next plain cell's backward is not observed: no node hook of ours is left
+    again = ipython.run("loss.backward()\nprint(x.grad)")
+    assert again.error is None
+    assert trace.backward[0]["order"] == order and len(trace.backward) == 1
+    if "raise" in code or "1 / 0" in code:
+        assert run.error is not None and trace.error is not None
+
+
+# Cells that must behave identically traced and untraced (output, namespace, gradients, RNG)
+EQUIVALENCE_CELLS = {
+    "seed": [SEED_CELL],
+    "seed second example": [SEED_SECOND],
+    "seed tensors": [
+        "import torch, numpy as np\ntensor_from_list = torch.tensor([1, 2, 3])\nprint(tensor_from_list)\n"
+        "random_tensor = torch.rand(3, 3)\nprint(random_tensor)\n"
+        "numpy_array = np.array([1, 2, 3])\ntensor_from_numpy = torch.from_numpy(numpy_array)\n"
+        "numpy_array[0] = 7\nprint(tensor_from_numpy)"
+    ],
+    "training steps": [
+        "import torch\nfrom torch import nn\nmodel = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))\n"
+        "opt = torch.optim.Adam(model.parameters(), lr=0.1)\ndata, target = torch.randn(16, 4), torch.randn(16, 1)",
+        "for step in range(3):\n    opt.zero_grad()\n    loss = nn.functional.mse_loss(model(data), target)\n"
+        "    loss.backward()\n    opt.step()\n    print(step, round(loss.item(), 6))",
+    ],
+    "dropout uses the random generator": [
+        "import torch\ndrop = torch.nn.Dropout(0.5)\nx = torch.ones(8, requires_grad=True)\ny = drop(x)\n"
+        "y.sum().backward()\nprint(x.grad)\nprint(torch.rand(2))",
+    ],
+    "retain_graph and accumulation": [
+        "import torch\nw = torch.tensor([0.5, -1.0], requires_grad=True)\nl = (w.exp() * w).sum()\n"
+        "l.backward(retain_graph=True)\nl.backward()\nprint(w.grad)\nw.grad.zero_()\nprint(w.grad)"
+    ],
+    "create_graph": [
+        "import torch\nx = torch.tensor([2.0], requires_grad=True)\ny = x ** 4\n"
+        "(g,) = torch.autograd.grad(y, x, create_graph=True)\n(g2,) = torch.autograd.grad(g, x)\nprint(g, g2)"
+    ],
+    "custom Function": [
+        "import torch\nclass Cube(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n"
+        "        ctx.save_for_backward(x)\n        return x ** 3\n    @staticmethod\n    def backward(ctx, g):\n"
+        "        (x,) = ctx.saved_tensors\n        return 3 * x ** 2 * g\n"
+        "a = torch.tensor([1.0, 2.0], requires_grad=True)\nb = Cube.apply(a).sum()\nb.backward()\nprint(a.grad)"
+    ],
+    "user tensor hooks": [
+        "import torch\nseen = []\na = torch.ones(3, requires_grad=True)\nh = a * 2\n"
+        "h.register_hook(lambda g: seen.append(g.clone()) or g * 10)\nh.sum().backward()\nprint(a.grad, seen)"
+    ],
+    "long chain": [
+        "import torch\nv = torch.tensor([1.0001], requires_grad=True)\nu = v\nfor _ in range(300):\n"
+        "    u = u * 1.001 + 0.0001\nu.sum().backward()\nprint(v.grad)"
+    ],
+    "no torch at all": ["total = sum(range(10))\nprint('total', total)\nnames = [n.upper() for n in 'abc']"],
+    "last expression is displayed": ["import torch\nt = torch.arange(4.0)\nt * 2"],
+}
+
+
+def _snapshot(ns: dict) -> dict:
+    import types
+
+    out = {}
+    for key, value in ns.items():
+        if key.startswith("_") or key in ("In", "Out", "exit", "quit", "get_ipython"):
+            continue
+        if isinstance(value, torch.Tensor):
+            grad = value.grad if value.is_leaf else None
+            out[key] = (
+                value.detach().clone(),
+                value.requires_grad,
+                type(value.grad_fn).__name__,
+                None if grad is None else grad.clone(),
+            )
+        elif isinstance(value, torch.nn.Module):
+            out[key] = [(n, p.detach().clone(), p.grad) for n, p in value.named_parameters()]
+        elif isinstance(value, (types.ModuleType, type, types.FunctionType)) or callable(value):
+            out[key] = type(value).__name__
+        else:
+            out[key] = repr(value)
+    return out
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("name", list(EQUIVALENCE_CELLS))
+def test_traced_and_plain_runs_are_identical(ipython, name):
+    import random
+
+    def run_all(prefix: str):
+        ipython.reset()
+        ipython.run("%load_ext torchlesson")
+        torch.manual_seed(1234)
+        random.seed(1234)
+        runs = [ipython.run(prefix + cell) for cell in EQUIVALENCE_CELLS[name]]
+        return runs, _snapshot(ipython.user_ns), torch.get_rng_state().clone(), random.getstate()
+
+    plain, plain_ns, plain_rng, plain_py = run_all("")
+    traced, traced_ns, traced_rng, traced_py = run_all("%%autograd_trace\n")
+    for p, t in zip(plain, traced):
+        assert t.stdout == p.stdout
+        assert t.stderr == p.stderr
+        assert (t.error is None) == (p.error is None)
+        plain_results = [o for o in p.outputs]
+        traced_results = [o for o in t.outputs if "application/vnd.jupyter.widget-view+json" not in o]
+        traced_results = [
+            o for o in traced_results if not o.get("text/plain", "").startswith("autograd trace")
+        ]
+        assert traced_results == plain_results
+    assert plain_ns.keys() == traced_ns.keys()
+    for key in plain_ns:
+        assert _same(plain_ns[key], traced_ns[key]), key
+    assert torch.equal(plain_rng, traced_rng)
+    assert plain_py == traced_py
