@@ -6,12 +6,9 @@ import gc
 import json
 import re
 import textwrap
-import weakref
 
 import pytest
 import torch
-
-import torchlesson
 
 SEED_CELL = """\
 import torch
@@ -430,7 +427,7 @@ def _same(a, b) -> bool:
     if isinstance(a, torch.Tensor):
         return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
     if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -448,11 +445,11 @@ def test_traced_and_plain_runs_are_identical(ipython, name):
 
     plain, plain_ns, plain_rng, plain_py = run_all("")
     traced, traced_ns, traced_rng, traced_py = run_all("%%autograd_trace\n")
-    for p, t in zip(plain, traced):
+    for p, t in zip(plain, traced, strict=True):
         assert t.stdout == p.stdout
         assert t.stderr == p.stderr
         assert (t.error is None) == (p.error is None)
-        plain_results = [o for o in p.outputs]
+        plain_results = list(p.outputs)
         traced_results = [o for o in t.outputs if "application/vnd.jupyter.widget-view+json" not in o]
         traced_results = [
             o for o in traced_results if not o.get("text/plain", "").startswith("autograd trace")
