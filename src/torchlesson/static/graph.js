@@ -15,6 +15,8 @@ const TABLE_ROWS = 300;
 const CHAR_W = 7.3;
 const READABLE_ZOOM = 0.75; // below this the 10.5px facts are too small to read
 const TOP_ROOM = 20;
+const TILE = 600; // px of layout per tile (see GraphView.tile)
+const FAR_ZOOM = 0.4; // below this zoom, text would be under 5px: boxes and edges only
 const SMALL_W = 6.3;
 
 // ---------------------------------------------------------------- DOM helpers
@@ -178,7 +180,7 @@ class GraphView {
     this.pointers = new Map();
     this.reducedMotion = window.matchMedia?.("(prefers-reduced-motion: reduce)");
     this.build();
-    this.draw();
+    this.redrawAll();
     this.subscriptions = [
       ["change:trace", () => ((this.index = indexTrace(model.get("trace"))), this.redrawAll())],
       ["change:layouts", () => this.draw()],
@@ -263,8 +265,9 @@ class GraphView {
     this.listen();
   }
 
-  /** Everything the graph can change when trace or pass changes: banners, table, drawing. */
+  /** Everything that depends on the trace or the pass: the table, then the graph. */
   redrawAll() {
+    this.drawTable();
     this.draw();
   }
 
@@ -282,27 +285,65 @@ class GraphView {
     this.adjacency(layout);
     const groups = [...(layout.groups || [])].filter((g) => !g.collapsed).sort((a, b) => (a.depth || 0) - (b.depth || 0));
     for (const group of groups) this.layers.groups.append(this.drawGroup(group));
+    this.tiles = new Map();
     for (const edge of layout.edges) {
       const el = this.drawEdge(edge);
       this.edgeEls.push([edge, el]);
-      this.layers.edges.append(el);
+      const xs = edge.points.map((p) => p[0]);
+      const ys = edge.points.map((p) => p[1]);
+      this.tile(edge.points[0], [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)]).edges.append(el);
     }
     for (const node of nodes) {
       const el = this.drawNode(node);
       this.nodeEls.set(node.id, el);
-      this.layers.nodes.append(el);
+      const box = [node.x - node.w / 2, node.y - node.h / 2 - 2 * TOP_ROOM, node.x + node.w / 2 + 10, node.y + node.h / 2 + 20];
+      this.tile([node.x, node.y], box).nodes.append(el);
     }
     this.svg.setAttribute("aria-label", `${view} graph with ${layout.nodes.length} nodes`);
     this.svg.classList.toggle("view-forward", view === "forward");
-    this.stage.style.height = `${Math.round(Math.min(Math.max(layout.height + 32, 220), 580))}px`;
+    // one height for both views, so switching views does not make the notebook jump
+    const tallest = Math.max(...Object.values(this.model.get("layouts") || {}).map((l) => l.height || 0), 0);
+    this.stage.style.height = `${Math.round(Math.min(Math.max(tallest + TOP_ROOM + 24, 220), 580))}px`;
     this.runOrder();
     this.drawBanners(layout);
     this.drawToolbar();
-    this.drawTable();
     this.paintSelection(false);
     this.paintReplay();
     if (!this.userMoved) this.fit();
     else this.applyTransform();
+  }
+
+  /** The tile (a square of the layout) that holds what is drawn at `point`; `box` grows its bounds.
+   *  Tiles out of view are not displayed at all, so a pan repaints only what can be seen. */
+  tile([x, y], box) {
+    const key = `${Math.floor(x / TILE)},${Math.floor(y / TILE)}`;
+    let tile = this.tiles.get(key);
+    if (!tile) {
+      tile = { edges: s("g"), nodes: s("g"), box: [Infinity, Infinity, -Infinity, -Infinity], shown: true };
+      this.layers.edges.append(tile.edges);
+      this.layers.nodes.append(tile.nodes);
+      this.tiles.set(key, tile);
+    }
+    const b = tile.box;
+    tile.box = [Math.min(b[0], box[0]), Math.min(b[1], box[1]), Math.max(b[2], box[2]), Math.max(b[3], box[3])];
+    return tile;
+  }
+
+  /** Show only the tiles that meet the visible part of the layout; small zooms drop the text. */
+  cull() {
+    const { x, y, k } = this.zoom;
+    const W = this.stage.clientWidth;
+    const H = this.stage.clientHeight;
+    const [x0, y0, x1, y1] = [-x / k, -y / k, (W - x) / k, (H - y) / k];
+    for (const tile of this.tiles.values()) {
+      const [a, b, c, d] = tile.box;
+      const shown = !W || (c >= x0 && a <= x1 && d >= y0 && b <= y1);
+      if (shown === tile.shown) continue;
+      tile.shown = shown;
+      for (const g of [tile.edges, tile.nodes]) g.style.display = shown ? "" : "none";
+    }
+    const far = k < FAR_ZOOM;
+    if (far !== this.far) this.svg.classList.toggle("tl-far", (this.far = far));
   }
 
   drawGroup(group) {
@@ -510,7 +551,7 @@ class GraphView {
       ]),
       ...(more ? [more] : []),
     );
-    this.paintSelection(false);
+    if (this.layoutNodes) this.paintSelection(false);
   }
 
   // ------------------------------------------------------------ selection
@@ -602,8 +643,14 @@ class GraphView {
         t.created === false ? row("origin", "existed before this cell") : null,
         row("value", summaryBlock(t.value)),
       ];
-      if (pass) facts.push(row(`gradient in (${gradLabel(index, pass, t)})`, pass.grads && pass.grads[t.id] ? summaryBlock(pass.grads[t.id]) : "none flowed here"));
-      facts.push(row(`${tensorName(t)}.grad (stored)`, t.grad ? summaryBlock(t.grad) : t.is_leaf ? "None" : "None (not a leaf: autograd does not store it; use .retain_grad())"));
+      if (pass) {
+        const flowed = pass.grads && pass.grads[t.id];
+        const passName = index.passes.length > 1 ? `, pass ${this.model.get("pass_index") + 1}` : "";
+        const what = h("div", { class: "tl-dd-note", text: `${gradLabel(index, pass, t)}${passName}: flowed through, not kept` });
+        facts.push(row("gradient in", h("div", {}, [what, flowed ? summaryBlock(flowed) : "none reached it"])));
+      }
+      const none = t.is_leaf ? "None" : "None: autograd keeps no .grad on a non-leaf (call .retain_grad() to keep it)";
+      facts.push(row("stored .grad", h("div", {}, [h("div", { class: "tl-dd-note", text: `${tensorName(t)}.grad after the cell` }), t.grad ? summaryBlock(t.grad) : none])));
       parts.push(h("dl", {}, facts.flat().filter(Boolean)));
     } else if (op) {
       parts.push(h("h3", {}, [op.name, h("span", { class: "tl-kind", text: op.inplace ? "in-place op" : "op" })]));
@@ -761,12 +808,14 @@ class GraphView {
 
   // ------------------------------------------------------------ pan and zoom
 
+  /** Move the one viewport <g> (coalesced to one update per frame); nothing is laid out again. */
   applyTransform() {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
       const { x, y, k } = this.zoom;
       this.viewport.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)}) scale(${k.toFixed(4)})`);
+      this.cull();
     });
   }
 
@@ -901,8 +950,9 @@ class GraphView {
     }
     e.preventDefault();
     const rect = this.stage.getBoundingClientRect();
-    const delta = e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY;
-    this.zoomBy(Math.exp(-delta * (e.ctrlKey ? 0.01 : 0.0015)), e.clientX - rect.left, e.clientY - rect.top);
+    // a wheel notch (~100 px) zooms by about 1.27x; a pinch (ctrl + small deltas) smoothly
+    const delta = Math.max(-60, Math.min(60, e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY));
+    this.zoomBy(Math.exp(-delta * 0.004), e.clientX - rect.left, e.clientY - rect.top);
   }
 
   key(e) {

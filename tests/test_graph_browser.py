@@ -1,0 +1,145 @@
+"""The graph widget in a real JupyterLab: what a learner sees, clicks and reads.
+
+Every notebook goes through the real ``%%autograd_trace`` magic. Screenshots land in
+``tests/artifacts/<test>/`` (the README's pictures in docs/ are copies of these).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SEED = [
+    "%load_ext torchlesson\nimport torch",
+    "%%autograd_trace\n"
+    "x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+    "y = x * 2\n"
+    "z = y + 3\n"
+    "loss = z.sum()\n"
+    "loss.backward()",
+]
+
+# WCAG contrast of a text colour over a background, both read from the page and composited on a
+# canvas, so colour-mix(), alpha and any CSS colour syntax count as the browser paints them.
+JS_CONTRAST = """([textEl, backEl]) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 1;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const pixel = (...colours) => {
+    ctx.clearRect(0, 0, 1, 1);
+    for (const c of ["#fff", ...colours]) { ctx.fillStyle = c; ctx.fillRect(0, 0, 1, 1); }
+    return [...ctx.getImageData(0, 0, 1, 1).data.slice(0, 3)];
+  };
+  const style = (el, prop) => getComputedStyle(el)[prop];
+  const isSvg = (el) => el instanceof SVGElement;
+  const page = getComputedStyle(document.body).backgroundColor;
+  const back = pixel(page, style(backEl, isSvg(backEl) ? "fill" : "backgroundColor"));
+  const text = pixel(page, style(backEl, isSvg(backEl) ? "fill" : "backgroundColor"),
+                     style(textEl, isSvg(textEl) ? "fill" : "color"));
+  const lum = ([r, g, b]) => {
+    const lin = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const [hi, lo] = [lum(text), lum(back)].sort((a, b) => b - a);
+  return { ratio: (hi + 0.05) / (lo + 0.05), text, back };
+}"""
+
+
+def tensor_node(widget, name: str):
+    """The forward-view node of the tensor called `name` (SVG: matched on its name text)."""
+    label = widget.page.locator(".tl-name").filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+    return widget.locator(".tl-node.kind-tensor").filter(has=label)
+
+
+def svg_texts(locator) -> list[str]:
+    return [t.strip() for t in locator.evaluate_all("els => els.map(e => e.textContent)")]
+
+
+def test_seed_cell_select_x_switch_view_and_replay_backward(lab_page) -> None:
+    page = lab_page.open(SEED)
+    widget = page.locator(".torchlesson-graph")
+    assert widget.count() == 1
+
+    names = svg_texts(widget.locator(".tl-node.kind-tensor .tl-name"))
+    assert sorted(names) == ["loss", "x", "y", "z"]
+    ops = svg_texts(widget.locator(".tl-node.kind-op text"))
+    assert ops == ["× 2", "+ 3", "sum"]
+    # after backward every tensor shows the gradient that flowed into it, and x its stored .grad
+    chips = svg_texts(tensor_node(widget, "y").locator(".chip-flowed text"))
+    assert chips == ["∂loss/∂y = [1., 1., 1.]"]
+    assert svg_texts(tensor_node(widget, "x").locator(".chip-stored text")) == ["x.grad = [2., 2., 2.]"]
+    lab_page.screenshot("forward", widget)
+
+    tensor_node(widget, "x").click()
+    panel = widget.locator(".tl-panel")
+    assert panel.locator("h3").inner_text().startswith("x")
+    stored = panel.locator("dt", has_text="stored .grad").locator("xpath=following-sibling::dd[1]")
+    assert stored.locator(".tl-values").inner_text() == "[2., 2., 2.]"
+    flowed = panel.locator("dt", has_text="gradient in").locator("xpath=following-sibling::dd[1]")
+    assert "∂loss/∂x" in flowed.inner_text()
+    assert "line 1: x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)" in panel.inner_text()
+    row = widget.locator("tbody tr[aria-selected='true']")
+    assert row.locator("th").inner_text() == "x"  # the table follows the selection
+    assert "tl-rel" in tensor_node(widget, "loss").get_attribute("class")  # a descendant stays lit
+    page.mouse.move(1, 1)  # no tooltip in the picture
+    lab_page.screenshot("forward-selected-x", widget)
+
+    # selecting from the table selects the node
+    widget.locator("tbody tr", has_text="loss").click()
+    assert panel.locator("h3").inner_text().startswith("loss")
+    assert "tl-sel" in tensor_node(widget, "loss").get_attribute("class")
+
+    widget.get_by_role("button", name="Autograd view").click()
+    assert widget.get_by_role("button", name="Autograd view").get_attribute("aria-pressed") == "true"
+    functions = svg_texts(widget.locator(".tl-node.kind-grad_fn .tl-fn"))
+    assert sorted(functions) == ["AccumulateGrad", "AddBackward0", "MulBackward0", "SumBackward0"]
+    assert svg_texts(widget.locator(".tl-node.kind-grad .tl-name")) == ["x.grad"]
+    widget.get_by_role("button", name="Play the backward pass").click()
+    caption = widget.locator(".tl-caption")
+    caption.filter(has_text="Step 4 of 4").wait_for(timeout=15_000)
+    assert "AccumulateGrad added ∂loss/∂x = [2., 2., 2.] into x.grad" in caption.inner_text()
+    ran = widget.locator(".tl-node.kind-grad_fn.tl-ran")
+    assert ran.count() == 4  # every node the engine ran is lit, in its order
+    lab_page.screenshot("autograd-replayed", widget)
+
+    # step by step in the forward view: after two steps only loss and z have their gradient
+    widget.get_by_role("button", name="Forward view").click()
+    widget.get_by_role("button", name="Back to the start of the backward pass").click()
+    step = widget.get_by_role("button", name="Run the next node of the backward pass")
+    step.click()
+    step.click()
+    lit = svg_texts(widget.locator(".tl-node.kind-tensor.tl-ran .tl-name"))
+    assert sorted(lit) == ["loss", "z"]
+    assert "Step 2 of 4 · AddBackward0 received ∂loss/∂z = [1., 1., 1.]" in caption.inner_text()
+    lab_page.screenshot("forward-replay-step-2", widget)
+    assert lab_page.page_errors == []
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_text_is_readable_in_the_theme(lab_page, theme: str) -> None:
+    page = lab_page.open(SEED, theme=theme)
+    widget = page.locator(".torchlesson-graph")
+    pairs = {
+        "tensor name on its box": (".tl-node.kind-tensor .tl-name", ".tl-node.kind-tensor .tl-box"),
+        "shape and dtype on the box": (".tl-node.kind-tensor .tl-sub", ".tl-node.kind-tensor .tl-box"),
+        "gradient on its chip": (".chip-flowed text", ".chip-flowed rect"),
+        "stored .grad on its chip": (".chip-stored text", ".chip-stored rect"),
+        "op on its pill": (".tl-node.kind-op text", ".tl-node.kind-op .tl-box"),
+        "toolbar button": (".tl-btn", ".tl-btn"),
+        "details panel": (".tl-panel p", ".tl-panel"),
+        "tensor table": ("tbody th", None),  # None: on the widget's own background
+        "caption under the graph": (".tl-caption span", None),
+    }
+    for what, (text, back) in pairs.items():
+        back_el = widget if back is None else widget.locator(back).first
+        handles = [widget.locator(text).first.evaluate_handle("e => e"), back_el.evaluate_handle("e => e")]
+        contrast = page.evaluate(JS_CONTRAST, handles)
+        assert contrast["ratio"] >= 4.5, f"{what} in the {theme} theme: {contrast}"
+    # the widget really follows the theme: dark text on light, light text on dark
+    body = page.evaluate(JS_CONTRAST, [widget.evaluate_handle("e => e"), widget.evaluate_handle("e => e")])
+    assert (sum(body["back"]) > 382) == (theme == "light")
+    lab_page.screenshot(f"seed-{theme}", widget)
+    assert lab_page.page_errors == []
