@@ -58,47 +58,60 @@ def make_transformer_step():
     return step
 
 
-def timed(fn, repeats: int, traced: bool) -> tuple[float, int]:
-    times, ops = [], 0
+def timed(fn, repeats: int, mode: str) -> tuple[float, int]:
+    """Median seconds of ``fn``: plain, traced, or traced and then read (what displaying it needs)."""
+    times, events = [], 0
     for _ in range(repeats):
         start = time.perf_counter()
-        if traced:
+        if mode == "plain":
+            fn()
+        else:
             with torchlesson.trace() as t:
                 fn()
-        else:
-            fn()
+            if mode == "read":
+                t.to_dict()
         times.append(time.perf_counter() - start)
-        if traced:
-            ops = len(t.ops) + sum(len(p["order"]) for p in t.backward)
-    return statistics.median(times), ops
+        if mode != "plain":
+            events = len(t.ops) + sum(len(p["order"]) for p in t.backward)
+    return statistics.median(times), events
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     workloads = [
         ("seed cell (x*2+3, sum, backward)", seed_cell, args.repeats * 10),
         ("MLP 784-256-128-10 step, batch 64", make_mlp_step(), args.repeats),
         ("TransformerEncoder d256 h8 L4 seq128 b16 step", make_transformer_step(), max(5, args.repeats // 5)),
     ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'workload':<48} {'plain ms':>9} {'traced ms':>10} {'ratio':>6} {'events':>7} {'us/event':>9}")
+    header = f"{'workload':<46} {'plain ms':>9} {'traced':>8} {'ratio':>6} {'+read':>8} {'ratio':>6}"
+    print(header + f" {'events':>7} {'us/event':>9}")
     for name, fn, repeats in workloads:
         for _ in range(3):  # warm up both paths
             fn()
             with torchlesson.trace():
                 fn()
-        # interleave to share any drift between the two
-        plain, traced, events = [], [], 0
+        # interleave the modes so that any drift of the machine hits all three alike
+        runs: dict[str, list[float]] = {"plain": [], "traced": [], "read": []}
+        events = 0
         for _ in range(3):
-            plain.append(timed(fn, repeats, traced=False)[0])
-            t, events = timed(fn, repeats, traced=True)
-            traced.append(t)
-        p, t = statistics.median(plain), statistics.median(traced)
+            for mode in runs:
+                seconds, n = timed(fn, repeats, mode)
+                runs[mode].append(seconds)
+                events = n or events
+        p, t, r = (statistics.median(runs[m]) for m in ("plain", "traced", "read"))
         per_event = (t - p) / events * 1e6 if events else float("nan")
-        print(f"{name:<48} {p * 1e3:9.3f} {t * 1e3:10.3f} {t / p:6.2f} {events:7d} {per_event:9.1f}")
-    print("events = recorded operations + autograd nodes run in backward; us/event = (traced - plain) / events")
+        print(
+            f"{name:<46} {p * 1e3:9.3f} {t * 1e3:8.3f} {t / p:6.2f} {r * 1e3:8.3f} {r / p:6.2f}"
+            f" {events:7d} {per_event:9.1f}"
+        )
+    print("traced: captured, gradients of every tensor summarised; +read: and then Trace.to_dict()")
+    print("events: operations recorded + autograd nodes run; us/event: (traced - plain) / events")
 
 
 if __name__ == "__main__":

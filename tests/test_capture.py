@@ -318,12 +318,16 @@ def test_trace_keeps_no_tensor_alive(ipython, entry):
 
 
 def _observers() -> tuple:
+    import warnings
+
     from torch.nn.modules import module
 
     return (
         len(torch.overrides._get_current_function_mode_stack()),
         len(module._global_forward_hooks),
         len(module._global_forward_pre_hooks),
+        warnings.showwarning,
+        list(warnings.filters),
     )
 
 
@@ -340,7 +344,8 @@ def test_nothing_survives_the_cell(ipython, code):
     before = _observers()
     ipython.run(SEED_CELL.replace("loss.backward()\n", ""))
     run = ipython.run("%%autograd_trace -o tr\n" + code)
-    assert _observers() == before == (0, 0, 0)
+    assert _observers() == before
+    assert before[:3] == (0, 0, 0)
     assert ipython.shell.custom_exceptions == ()
     trace = ipython.user_ns["tr"]
     order = list(trace.backward[0]["order"])
@@ -393,6 +398,10 @@ EQUIVALENCE_CELLS = {
     "long chain": [
         "import torch\nv = torch.tensor([1.0001], requires_grad=True)\nu = v\nfor _ in range(300):\n"
         "    u = u * 1.001 + 0.0001\nu.sum().backward()\nprint(v.grad)"
+    ],
+    "warnings point at the learner's line": [
+        "import torch\nx = torch.ones(2, 3)\ny = torch.nn.functional.softmax(x)\n"
+        "w = torch.ones(2, requires_grad=True)\nv = w * 2\nprint(v.grad)"
     ],
     "no torch at all": ["total = sum(range(10))\nprint('total', total)\nnames = [n.upper() for n in 'abc']"],
     "last expression is displayed": ["import torch\nt = torch.arange(4.0)\nt * 2"],
@@ -460,3 +469,25 @@ def test_traced_and_plain_runs_are_identical(ipython, name):
         assert _same(plain_ns[key], traced_ns[key]), key
     assert torch.equal(plain_rng, traced_rng)
     assert plain_py == traced_py
+
+
+def test_warnings_name_the_learners_line_as_without_tracing(ipython):
+    """A warning raised inside torch names the cell line, and "once per line" still holds."""
+    import warnings
+
+    code = (
+        "import torch\nx = torch.ones(2, 3)\nfor _ in range(2):\n    y = torch.nn.functional.softmax(x)\n"
+        "w = torch.ones(2, requires_grad=True)\nv = w * 2\nv.grad"
+    )
+
+    def caught(prefix: str) -> list[tuple]:
+        ipython.reset()
+        ipython.run("%load_ext torchlesson")
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("default")
+            ipython.run(prefix + code)
+        return [(r.category, str(r.message)[:40], r.lineno, "torchlesson" in r.filename) for r in records]
+
+    plain, traced = caught(""), caught("%%autograd_trace\n")
+    assert [r[2] for r in plain] == [4, 7]  # the softmax line once (not twice), then the .grad line
+    assert traced == plain

@@ -40,6 +40,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from . import _facts
 from ._model import SCHEMA, Trace
+from ._warnings import WarningRelocator
 
 _THIS_FILE = __file__
 _OVERRIDES_FILE = sys.modules[TorchFunctionMode.__module__].__file__
@@ -251,6 +252,7 @@ class _Tracer:
 
             self._handles.append(nn_module.register_module_forward_pre_hook(self._module_enter))
             self._handles.append(nn_module.register_module_forward_hook(self._module_exit, always_call=True))
+            self._handles.append(WarningRelocator((_THIS_FILE, _OVERRIDES_FILE)))
             mode.__enter__()
         except BaseException:
             self._remove_observers()
@@ -271,7 +273,7 @@ class _Tracer:
 
     def _remove_observers(self) -> None:
         handles, self._handles = self._handles, []
-        for handle in handles:
+        for handle in reversed(handles):
             handle.remove()
 
     # ------------------------------------------------------------------ where in the cell
