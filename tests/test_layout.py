@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import json
 
 import pytest
@@ -331,3 +332,19 @@ def test_real_mlp_module_boxes_do_not_overlap(view: str) -> None:
             member = (n["group"] or "") == g["id"] or (n["group"] or "").startswith(g["id"] + ".")
             assert inside == member, (n["label"], g["id"])
     check_geometry(lay)
+
+
+def test_the_garbage_collector_is_left_as_it_was() -> None:
+    """The layout pauses Python's cyclic collector while it runs (NOTE [collector])."""
+    assert gc.isenabled()
+    layout(seed())
+    assert gc.isenabled()
+    with pytest.raises(KeyError):
+        layout({"ops": [{"inputs": [{"tensor": "t0"}]}]})  # an op without an id
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        layout(seed())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -12,9 +12,11 @@ starts at the inputs, the autograd view at the loss's grad_fn (the direction bac
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
@@ -95,7 +97,28 @@ def layout(
         raise ValueError(f"view must be 'forward' or 'autograd', not {view!r}")
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
+    with _collector_paused():
+        return _layout(trace, view, collapsed, max_nodes)
 
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """NOTE [collector]: a layout allocates many small lists and dicts while the trace (big, for
+    thousands of operations) stays alive, so the cyclic collector's full passes walk that trace
+    again and again: 3x slower at 5,000 nodes. The layout makes no reference cycles, so the
+    collector waits until it is done and is then left as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _layout(
+    trace: dict[str, Any], view: str, collapsed: Iterable[str] | None, max_nodes: int
+) -> dict[str, Any]:
     graph = _Graph()
     if view == "forward":
         _build_forward(trace, graph)
