@@ -143,3 +143,32 @@ def test_text_is_readable_in_the_theme(lab_page, theme: str) -> None:
     assert (sum(body["back"]) > 382) == (theme == "light")
     lab_page.screenshot(f"seed-{theme}", widget)
     assert lab_page.page_errors == []
+
+
+def test_a_module_box_collapses_and_expands_through_the_kernel(lab_page) -> None:
+    page = lab_page.open(
+        [
+            "%load_ext torchlesson\nimport torch\nfrom torch import nn\n"
+            "torch.manual_seed(0)\nmodel = nn.Sequential(nn.Linear(3, 2), nn.ReLU())",
+            "%%autograd_trace\nloss = model(torch.randn(4, 3)).sum()\nloss.backward()",
+        ]
+    )
+    widget = page.locator(".torchlesson-graph")
+    header = widget.locator('.tl-group-header[data-group="model.0"]')
+    assert "model.0" in header.text_content()
+    inside = widget.locator(".tl-node.kind-tensor .tl-name").filter(has_text=re.compile("^weight$"))
+    assert inside.count() == 1
+    header.click()  # the widget sets `collapsed`, Python lays the graph out again
+
+    box = widget.locator('.tl-node.kind-group[data-group="model.0"]')
+    box.wait_for(timeout=15_000)
+    assert "model.0" in box.text_content()
+    assert inside.count() == 0  # its weight is inside the collapsed box now
+    lab_page.screenshot("collapsed", widget)
+
+    box.focus()
+    page.keyboard.press("Enter")  # keyboard works as well as the mouse
+    header.wait_for(timeout=15_000)
+    assert box.count() == 0
+    assert inside.count() == 1
+    assert lab_page.page_errors == []

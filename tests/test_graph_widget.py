@@ -148,7 +148,8 @@ def test_every_backward_pass_is_sent_and_validated(ipython) -> None:
     flowed = torch.autograd.grad((ns["x"] * ns["x"]).sum(), ns["x"])[0].tolist()
     assert [p["grads"][x["id"]]["values"] for p in passes] == [flowed, flowed]
     assert x["grad"]["values"] == ns["x"].grad.tolist()  # accumulated over both passes
-    widget.pass_index = 1
+    assert widget.pass_index == 1  # the last pass: the one that left .grad as it is
+    widget.pass_index = 0
     with pytest.raises(traitlets.TraitError, match="out of range"):
         widget.pass_index = 2
     with pytest.raises(traitlets.TraitError):

@@ -187,7 +187,9 @@ class GraphWidget(anywidget.AnyWidget):
         allow_none=True,
         help="collapsed module paths; None lets the layout collapse big graphs itself",
     ).tag(sync=True)
-    pass_index = traitlets.Int(0, help="which backward pass the gradients and the replay show").tag(sync=True)
+    pass_index = traitlets.Int(
+        0, help="the backward pass the gradients and the replay show (default: the last)"
+    ).tag(sync=True)
 
     def __init__(self, trace: dict[str, Any], **kwargs: Any) -> None:
         if not isinstance(trace, dict) or "tensors" not in trace:
@@ -198,6 +200,9 @@ class GraphWidget(anywidget.AnyWidget):
             len(trace.get("ops", [])),
             len(trace.get("backward", [])),
         )
+        # the last pass by default: its gradients are the ones the layout makes room for, and the
+        # leaves' .grad is what it left behind
+        kwargs.setdefault("pass_index", max(0, self._counts[2] - 1))
         super().__init__(trace=compact_trace(trace), **kwargs)
         if not self.layouts:  # a `collapsed=` keyword has already laid it out
             self._relayout()

@@ -82,6 +82,8 @@ function valuesBlock(values, dtype) {
 
 const shapeText = (shape) => (shape && shape.length ? `[${shape.join(", ")}]` : "[] scalar");
 const pyBool = (v) => (v ? "True" : "False");
+/** How many characters of `charW` px fit a box `w` px wide with _layout.py's 16 px of padding. */
+const fits = (w, charW) => Math.floor((w - 15) / charW + 0.05);
 const clip = (text, max) => (text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text);
 
 /** The short form of a summary: all values when sent, else `mean … · norm …`. */
@@ -128,10 +130,10 @@ function indexTrace(trace) {
 const tensorName = (t) => (t ? t.name || `tensor@line ${t.line}` : "?");
 
 /** The `∂loss/∂y` of a backward pass (torch.autograd.grad and several roots included). */
-function gradLabel(index, pass, tensor) {
+function gradLabel(index, pass, tensor, name = tensorName(tensor)) {
   const roots = (pass.root || []).map((id) => tensorName(index.tensors.get(id)));
   const root = roots.length === 1 ? roots[0] : "out";
-  return `∂${root}/∂${tensorName(tensor)}`;
+  return `∂${root}/∂${name}`;
 }
 
 /** The tensor a layout node stands for (tensor, autograd node, stored-grad node), or undefined. */
@@ -368,7 +370,7 @@ class GraphView {
     const d = edgePath(edge.points);
     const cls = ["tl-edge", `kind-${edge.kind}`];
     const g = s("g", { class: cls, "data-source": edge.source, "data-target": edge.target }, [
-      s("path", { d, "marker-end": `url(#tl-arrow-${edge.kind === "cut" ? "cut" : "edge"})` }),
+      s("path", { d, "marker-end": `url(#tl-arrow-${edge.kind === "cut" || edge.kind === "grad" ? edge.kind : "edge"})` }),
     ]);
     if (edge.label) {
       const [mx, my] = midpoint(edge.points);
@@ -404,15 +406,15 @@ class GraphView {
     g.classList.add(`t-${kind}`);
     g.append(s("rect", { class: "tl-box", width: w, height: ht, rx: boxy ? 3 : 9 }));
     if (kind === "leaf" || kind === "parameter") g.append(s("rect", { class: "tl-inner", x: 3, y: 3, width: w - 6, height: ht - 6, rx: boxy ? 2 : 7 }));
-    const name = clip(node.label, Math.floor((w - 18) / CHAR_W));
-    g.append(s("text", { class: "tl-name", x: 9, y: 16, text: name }));
+    const name = clip(node.label, fits(w, CHAR_W));
+    g.append(s("text", { class: "tl-name", x: 8, y: 16, text: name }));
     const tag = { leaf: "leaf", parameter: "param", constant: "no grad" }[kind];
-    const room = w - 18 - name.length * CHAR_W;
+    const room = w - 16 - name.length * CHAR_W;
     if (tag && room >= tag.length * 6 + 14) g.append(pill("tl-tag", w - tag.length * 6 - 16, 5, tag.length * 6 + 10, 13, tag));
     const device = t ? t.device : "";
     const sub = node.sublabel || "";
     const badge = device && (sub.length + device.length) * SMALL_W + 30 <= w;
-    g.append(s("text", { class: "tl-sub", x: 9, y: 31, text: clip(sub, Math.floor((w - 16) / SMALL_W)) }));
+    g.append(s("text", { class: "tl-sub", x: 8, y: 31, text: clip(sub, fits(w, SMALL_W)) }));
     if (badge) g.append(pill(["tl-device", !device.startsWith("cpu") && "accel"], w - device.length * 5.8 - 15, 22, device.length * 5.8 + 8, 12, device));
     if (t && t.requires_grad) {
       g.append(s("g", { class: "tl-rg", transform: `translate(${w - 1}, 1)` }, [s("circle", { r: 7.5 }), s("text", { y: 3.5, "text-anchor": "middle", text: "∂" })]));
@@ -427,13 +429,21 @@ class GraphView {
     const pass = this.pass;
     const rows = [];
     const flowed = pass && pass.grads ? pass.grads[t.id] : undefined;
-    if (flowed) rows.push(["flowed", `${gradLabel(this.index, pass, t)} = ${summaryText(flowed)}`]);
-    if (t.grad) rows.push(["stored", `${tensorName(t)}.grad = ${summaryText(t.grad)}`]);
+    // the node's own label: inside a module box that is the short name (`weight`), as _layout.py sized it
+    if (flowed) rows.push(["flowed", `${gradLabel(this.index, pass, t, node.label)} = ${summaryText(flowed)}`]);
+    if (t.grad) rows.push(["stored", `${node.label}.grad = ${summaryText(t.grad)}`]);
     let inside = Math.max(0, Math.floor((node.h - 38) / 14));
     let above = 0;
     for (const [kind, text] of rows) {
-      const y = inside > 0 ? node.h - 14 * inside-- - 2 : -17 * ++above;
-      g.append(pill(["tl-chip", `chip-${kind}`], 4, y + 1, node.w - 8, 13, clip(text, Math.floor((node.w - 16) / SMALL_W)), "start"));
+      if (inside > 0) {
+        const y = node.h - 14 * inside-- - 1;
+        g.append(pill(["tl-chip", `chip-${kind}`], 3, y, node.w - 6, 13, clip(text, fits(node.w, SMALL_W)), "start"));
+        continue;
+      }
+      // a tab on the top edge, right-aligned so a module box's title on the left stays readable
+      const shown = clip(text, fits(node.w - 14, SMALL_W));
+      const width = Math.min(node.w - 14, shown.length * SMALL_W + 10);
+      g.append(pill(["tl-chip", "tl-tab", `chip-${kind}`], node.w - 12 - width, -14 * ++above - 1, width, 13, shown, "start"));
     }
   }
 
@@ -452,8 +462,10 @@ class GraphView {
       g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 + 4.5, "text-anchor": "middle", text: clip(label, Math.floor((w - 10) / CHAR_W)) }));
       g.append(s("text", { class: "tl-sub tl-error-sub", x: w / 2, y: ht + 13, "text-anchor": "middle", text: `inputs ${sub}` }));
     } else {
-      const text = sub ? `${label} ${sub}` : label;
-      g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 + 4.5, "text-anchor": "middle", text: clip(text, Math.floor((w - 10) / CHAR_W)) }));
+      // one row: the extra arguments only when they fit whole (a clipped "(inplace=…" would mislead)
+      const both = `${label} ${sub}`;
+      const text = sub && both.length <= fits(w, CHAR_W) ? both : label;
+      g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 + 4.5, "text-anchor": "middle", text: clip(text, fits(w, CHAR_W)) }));
     }
     if (op && op.inplace && ht >= 20) g.append(s("title", { text: "in-place: changes its input tensor (version bump)" }));
   }
@@ -478,8 +490,10 @@ class GraphView {
       s("rect", { class: "tl-stack", x: 6, y: -6, width: w - 6, height: ht, rx: 7 }),
       s("rect", { class: "tl-stack", x: 3, y: -3, width: w - 3, height: ht, rx: 7 }),
       s("rect", { class: "tl-box", width: w, height: ht, rx: 7 }),
-      s("text", { class: "tl-name", x: 9, y: 16, text: clip(`▸ ${node.label}`, Math.floor((w - 14) / CHAR_W)) }),
-      s("text", { class: "tl-sub", x: 9, y: 31, text: clip(`${node.sublabel || "collapsed"} · expand`, Math.floor((w - 14) / SMALL_W)) }),
+      s("text", { class: "tl-name", x: 8, y: 16, text: clip(node.label, fits(w, CHAR_W)) }),
+      s("text", { class: "tl-sub", x: 8, y: 31, text: clip(node.sublabel || "collapsed", fits(w, SMALL_W)) }),
+      // a "+" badge on the corner: this box opens (the stacked cards say it holds several nodes)
+      s("g", { class: "tl-expand", transform: `translate(${w - 1}, 1)` }, [s("circle", { r: 7.5 }), s("path", { d: "M-3.5,0 H3.5 M0,-3.5 V3.5" })]),
     );
   }
 
@@ -539,7 +553,8 @@ class GraphView {
     const rows = (showAll ? tensors : tensors.slice(0, TABLE_ROWS)).map((t) => {
       const cells = [tensorName(t), shapeText(t.shape), t.dtype, t.device, pyBool(t.requires_grad), pyBool(t.is_leaf), t.grad_fn || "—", summaryText(t.grad)];
       if (pass) cells.push(pass.grads && pass.grads[t.id] ? summaryText(pass.grads[t.id]) : "—");
-      return h("tr", { tabindex: 0, "data-id": t.id, "aria-selected": "false" }, cells.map((c, i) => h(i ? "td" : "th", { scope: i ? null : "row", text: c })));
+      const cell = (c, i) => h(i ? "td" : "th", { scope: i ? null : "row", title: c.length > 40 ? c : null, text: c });
+      return h("tr", { tabindex: 0, "data-id": t.id, "aria-selected": "false" }, cells.map(cell));
     });
     this.rowEls = new Map(rows.map((r) => [r.dataset.id, r]));
     const more = tensors.length > rows.length ? h("button", { type: "button", class: "tl-btn", text: `Show all ${tensors.length} tensors`, onclick: () => this.drawTable(true) }) : null;
@@ -1051,7 +1066,7 @@ function markers() {
     s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse", class: id }, [
       s("path", { d: "M0,1 L9,5 L0,9 z" }),
     ]);
-  return s("defs", {}, [arrow("tl-arrow-edge"), arrow("tl-arrow-cut")]);
+  return s("defs", {}, [arrow("tl-arrow-edge"), arrow("tl-arrow-grad"), arrow("tl-arrow-cut")]);
 }
 
 /** What the shapes mean, for the panel when nothing is selected (never colour alone: every swatch has a word). */
