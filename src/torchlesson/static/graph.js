@@ -282,6 +282,7 @@ class GraphView {
     for (const layer of Object.values(this.layers)) layer.replaceChildren();
     this.nodeEls = new Map();
     this.edgeEls = [];
+    this.hovered = null;
     const nodes = layout.nodes.map((n) => ({ ref: n.id, sublabel: null, group: null, classes: [], ...n }));
     this.layoutNodes = new Map(nodes.map((n) => [n.id, n]));
     this.adjacency(layout);
@@ -513,7 +514,8 @@ class GraphView {
       const code = sourceLine(this.index, e.line);
       items.push(["error", "✕", `${e.type}${where}: ${e.message}`, code]);
     }
-    if (trace.truncated) items.push(["warn", "!", `Only the first ${trace.max_ops} operations were recorded; the cell itself ran to the end. Use %%autograd_trace --max-ops N to record more.`]);
+    const note = layout.note || "";
+    if (trace.truncated && !note.includes("recorded")) items.push(["warn", "!", `Only the first ${trace.max_ops} operations were recorded; the cell itself ran to the end. Use %%autograd_trace --max-ops N to record more.`]);
     if (layout.note || layout.omitted) items.push(["info", "i", layout.note || `${layout.omitted} nodes are not drawn.`]);
     for (const cut of trace.cuts || []) {
       const t = this.index.tensors.get(cut.tensor);
@@ -920,7 +922,7 @@ class GraphView {
     };
     stage.addEventListener("pointerup", release);
     stage.addEventListener("pointercancel", release);
-    stage.addEventListener("pointerleave", () => ((this.wheelActive = false), (this.tooltip.hidden = true)));
+    stage.addEventListener("pointerleave", () => ((this.wheelActive = false), (this.tooltip.hidden = true), (this.hovered = null)));
     stage.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
     stage.addEventListener("keydown", (e) => this.key(e));
     this.tableBox.addEventListener("click", (e) => {
@@ -984,9 +986,11 @@ class GraphView {
   hover(e) {
     const nodeEl = e.target.closest?.(".tl-node");
     const node = nodeEl && this.layoutNodes.get(nodeEl.dataset.id);
-    if (!node) return (this.tooltip.hidden = true);
-    const lines = this.tooltipLines(node);
-    this.tooltip.replaceChildren(...lines.map((text, i) => h(i ? "div" : "strong", { text })));
+    if (!node) return ((this.tooltip.hidden = true), (this.hovered = null));
+    if (this.hovered !== node.id) {
+      this.hovered = node.id;
+      this.tooltip.replaceChildren(...this.tooltipLines(node).map((text, i) => h(i ? "div" : "strong", { text })));
+    }
     this.tooltip.hidden = false;
     const rect = this.stage.getBoundingClientRect();
     const left = Math.min(e.clientX - rect.left + 14, rect.width - 240);
