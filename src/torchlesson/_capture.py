@@ -405,7 +405,7 @@ class _Tracer:
                 child_key = self._node_key(child)
                 child_record = self._nodes.get(child_key)
                 if child_record is None:
-                    child_record = self._add_node(child, child_key, line)
+                    child_record = self._add_node(child, child_key, line, parent_earlier=record["earlier"])
                     fresh.add(child_record["id"])
                 if record["id"] in fresh:
                     self._edges.append({"source": record["id"], "target": child_record["id"],
@@ -415,13 +415,14 @@ class _Tracer:
                     stack.append((child, child_record))
         return first
 
-    def _add_node(self, node, key, line: int | None) -> dict:
+    def _add_node(self, node, key, line: int | None, parent_earlier: bool = False) -> dict:
         name = _node_name(node)
         if name == _ACCUMULATE_GRAD:
             leaf = self._records[int(key[1][1:])]
             outputs = {0: leaf["id"]}
             leaf["node"] = f"n{len(self._node_list)}"
-            earlier = not leaf["created"]
+            # a leaf's accumulator belongs to an earlier graph only when reached from one
+            earlier = parent_earlier
         else:
             outputs = {}
             earlier = node._sequence_nr() < self._start_seq
@@ -747,9 +748,17 @@ class _Tracer:
             }
             for n in self._node_list
         ]
+        modules = {path: type(module).__name__ for module, path in self._module_paths.items()}
+        for var, module in self._named_modules():
+            for path, sub in module.named_modules(prefix=var):
+                modules.setdefault(path, type(sub).__name__)
+        used = {op["module"] for op in self._ops} | {t["module"] for t in self._records}
+        used.discard(None)
+        modules = {p: c for p, c in modules.items() if any(u == p or u.startswith(p + ".") for u in used)}
         return {
             "schema": SCHEMA,
             "lines": self._lines(),
+            "modules": dict(sorted(modules.items())),
             "tensors": tensors,
             "ops": self._ops,
             "autograd": {"nodes": nodes, "edges": self._edges},
