@@ -1,0 +1,479 @@
+"""Quiz banks and grading (``torchlesson._quiz``): the bundled key is valid and true, grading is fair,
+and a bad quiz file says what to fix."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import torchlesson
+from torchlesson._quiz import Question, QuizError, grade, list_quizzes, load, read_numbers
+
+BUNDLED = {"autograd": 12, "tensors": 8}  # name -> at least this many questions
+
+
+def strip_ticks(text: str) -> str:
+    return text.replace("`", "")
+
+
+def right_texts(question: Question) -> set[str]:
+    return {choice.text for choice in question.choices if choice.correct}
+
+
+def index_of(question: Question, text: str) -> int:
+    return next(i for i, choice in enumerate(question.choices) if choice.text == text)
+
+
+def run_code(code: str) -> tuple[dict, BaseException | None, str]:
+    """Run a question's code block as a learner would; return its namespace, error and output."""
+    namespace = {"torch": torch, "np": np}
+    out = io.StringIO()
+    error = None
+    with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+        warnings.simplefilter("ignore")
+        try:
+            exec(code, namespace)
+        except Exception as raised:
+            error = raised
+    return namespace, error, out.getvalue()
+
+
+# ------------------------------------------------------------------------------ the bundled banks
+
+
+def test_list_shows_every_bundled_quiz_on_one_line_each() -> None:
+    listing = list_quizzes()
+    by_name = {info.name: info for info in listing}
+    assert set(BUNDLED) <= set(by_name)
+    for name, at_least in BUNDLED.items():
+        assert by_name[name].questions >= at_least
+        assert by_name[name].origin == "bundled"
+    lines = repr(listing).splitlines()
+    assert [line.split()[0] for line in lines[: len(listing)]] == [info.name for info in listing]
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_bundled_quiz_is_valid_and_explains_every_choice(name: str) -> None:
+    quiz = load(name)
+    assert len(quiz.questions) >= BUNDLED[name]
+    assert len({q.id for q in quiz.questions}) == len(quiz.questions)
+    for question in quiz.questions:
+        assert len(question.explanation) > 40, question.id
+        if question.kind == "numeric":
+            assert question.hint, question.id
+            assert question.rtol < 0.01, question.id  # a tolerance, not a free pass
+            continue
+        wrong = [choice for choice in question.choices if not choice.correct]
+        assert wrong, question.id
+        assert all(len(choice.why) > 20 for choice in wrong), question.id
+        if question.kind == "single":
+            assert len(right_texts(question)) == 1, question.id
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_the_right_choice_is_not_always_in_the_same_place(name: str) -> None:
+    positions = {index_of(q, next(iter(right_texts(q)))) for q in load(name).questions if q.kind == "single"}
+    assert len(positions) >= 3
+
+
+def test_autograd_quiz_covers_the_seed_lesson_and_the_topics() -> None:
+    ids = {q.id for q in load("autograd").questions}
+    seed = {"requires-grad-effect", "computational-graph", "detach", "requires-grad-purpose", "seed-gradient"}
+    topics = {
+        "leaf-tensors",
+        "intermediate-grad",
+        "grad-fn",
+        "accumulation",
+        "zero-grad",
+        "retain-graph",
+        "no-grad-vs-detach",
+        "nonscalar-backward",
+        "vector-backward",
+    }
+    assert seed | topics <= ids
+
+
+def test_tensors_quiz_covers_its_topics() -> None:
+    prompts = " ".join(q.prompt + q.code for q in load("tensors").questions)
+    for topic in ("torch.tensor(", "from_numpy", "torch.rand(", ".shape", "dtype", "GPU", "broadcast"):
+        assert topic in prompts
+
+
+# ------------------------------------------------------------------------------ torch is the oracle
+
+# For each numeric question: the expression, evaluated after the question's code, that it asks about.
+NUMERIC_ORACLES = {
+    "seed-gradient": "x.grad",
+    "accumulation": "w.grad",
+    "vector-backward": "x.grad",
+    "view-index": "m[1, 0]",
+}
+
+
+def numeric_questions() -> list[tuple[str, Question]]:
+    return [(n, q) for n in sorted(BUNDLED) for q in load(n).questions if q.kind == "numeric"]
+
+
+@pytest.mark.parametrize(("name", "question"), numeric_questions(), ids=lambda v: getattr(v, "id", v))
+def test_numeric_answers_are_what_torch_computes(name: str, question: Question) -> None:
+    assert question.id in NUMERIC_ORACLES, f"add an oracle for the numeric question {question.id!r}"
+    namespace, error, _ = run_code(question.code)
+    assert error is None
+    value = eval(NUMERIC_ORACLES[question.id], namespace)
+    assert grade(question, repr(value)).correct  # what the learner sees when printing it
+    for mistake in question.mistakes:
+        assert not np.allclose(np.asarray(mistake.value), value.numpy()), (question.id, mistake.value)
+
+
+def shares(expression: str) -> bool:
+    a = np.array([1, 2, 3])
+    return np.shares_memory(a, eval(expression, {"torch": torch, "a": a}).numpy())
+
+
+def broadcasts(text: str) -> bool:
+    first, second = ast.literal_eval(strip_ticks(text).replace(" and ", ", "))
+    try:
+        torch.zeros(first) + torch.zeros(second)
+    except RuntimeError:
+        return False
+    return True
+
+
+def _choice_oracles() -> dict[str, object]:
+    """question id -> f(question, namespace, error, printed) -> the set of texts torch says are right."""
+
+    def by_prefix(prefix: str):
+        return lambda q, *_: {c.text for c in q.choices if strip_ticks(c.text).startswith(prefix)}
+
+    def raising(kind: type, message: str):
+        def oracle(q, _ns, error, _out):
+            assert isinstance(error, kind)
+            assert message in str(error)
+            return {c.text for c in q.choices if kind.__name__ in c.text}
+
+        return oracle
+
+    def intermediate(q, ns, *_):
+        with pytest.warns(UserWarning, match="not a leaf"):
+            grad = ns["y"].grad
+        return {c.text for c in q.choices if c.text.startswith(f"`{grad}`") and "warning" in c.text}
+
+    return {
+        "requires-grad-effect": lambda q, ns, *_: (
+            {c.text for c in q.choices if "records" in c.text}
+            if ns["y"].grad_fn is not None and ns["w"].grad is None and ns["w"].device.type == "cpu"
+            else set()
+        ),
+        "leaf-tensors": lambda q, ns, *_: {f"`{v}`" for v in "abcd" if ns[v].is_leaf},
+        "intermediate-grad": intermediate,
+        "retain-graph": raising(RuntimeError, "backward through the graph a second time"),
+        "nonscalar-backward": raising(RuntimeError, "only for scalar outputs"),
+        "from-numpy-shares": lambda q, _ns, _e, printed: {f"`{printed.strip()}`"},
+        "dtype-from-list": by_prefix(str(torch.tensor([1, 2, 3]).dtype)),
+        "numpy-float-dtype": by_prefix(str(torch.from_numpy(np.array([0.5, 1.5])).dtype)),
+        "shares-memory": lambda q, *_: {c.text for c in q.choices if shares(strip_ticks(c.text))},
+        "rand": lambda q, *_: {
+            c.text for c in q.choices if "uniformly" in c.text and str(torch.rand(3, 3).dtype)[6:] in c.text
+        },
+        "sum-shape": by_prefix(str(torch.zeros(2, 3, 4).sum(dim=1).shape)),
+        "broadcast-shape": by_prefix(str(tuple((torch.zeros(3, 1) + torch.zeros(4)).shape))),
+        "broadcast-rules": lambda q, *_: {c.text for c in q.choices if broadcasts(c.text)},
+        "int-division": by_prefix(str((torch.tensor([1, 2]) / 2).dtype)),
+    }
+
+
+CHOICE_ORACLES = _choice_oracles()
+
+
+@pytest.mark.parametrize("question_id", sorted(CHOICE_ORACLES))
+def test_choice_answers_are_what_torch_does(question_id: str) -> None:
+    question = next(q for n in BUNDLED for q in load(n).questions if q.id == question_id)
+    namespace, error, printed = run_code(question.code)
+    if "raising" not in CHOICE_ORACLES[question_id].__qualname__:
+        assert error is None, error
+    assert CHOICE_ORACLES[question_id](question, namespace, error, printed) == right_texts(question)
+
+
+def test_claims_in_the_explanations_hold() -> None:
+    w = torch.tensor(1.0, requires_grad=True)
+    (2 * w).backward()
+    torch.optim.SGD([w], lr=0.1).zero_grad()
+    assert w.grad is None  # "optimizer.zero_grad() sets .grad to None by default"
+
+    x = torch.tensor(3.0, requires_grad=True)
+    y = x.exp()
+    y.backward(retain_graph=True)
+    y.backward()
+    assert torch.allclose(x.grad, 2 * torch.exp(torch.tensor(3.0)))  # "gradients of both calls add up"
+
+    t = torch.ones(3, requires_grad=True) * 2
+    assert t.detach().data_ptr() == t.data_ptr()  # "detach() does not copy"
+    with torch.no_grad():
+        assert not (t * 2).requires_grad
+    assert torch.tensor([1.0]).dtype == torch.float32
+    assert (torch.tensor([1, 2]) // 2).tolist() == [0, 1]
+
+
+# ------------------------------------------------------------------------------ grading
+
+
+def question_of(kind: str) -> Question:
+    return next(q for n in BUNDLED for q in load(n).questions if q.kind == kind)
+
+
+def test_single_choice_grading_explains_the_pick() -> None:
+    question = question_of("single")
+    right = index_of(question, next(iter(right_texts(question))))
+    wrong = next(i for i, c in enumerate(question.choices) if not c.correct)
+    verdict = grade(question, [wrong])
+    assert not verdict.correct
+    assert verdict.notes == ((question.choices[wrong].text, question.choices[wrong].why),)
+    assert grade(question, [right]).correct
+    with pytest.raises(QuizError, match="takes one choice"):
+        grade(question, [right, wrong])
+
+
+def test_multiple_select_needs_exactly_the_right_set() -> None:
+    question = next(q for q in load("autograd").questions if q.id == "leaf-tensors")
+    texts = [c.text for c in question.choices]
+    a, b, c, d = (texts.index(f"`{v}`") for v in "abcd")
+    assert grade(question, [a, b, d]).correct
+    assert grade(question, [d, b, a, a]).correct  # order and repeats do not matter
+    partial = grade(question, [a, b])
+    assert not partial.correct
+    assert "not everything right is picked" in partial.notes[-1][1]
+    extra = grade(question, [a, b, c, d])
+    assert not extra.correct
+    assert ("`c`", question.choices[c].why) in extra.notes
+    with pytest.raises(QuizError):
+        grade(question, [])
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "tensor([10., 14., 18.])",
+        "torch.tensor([10.0, 14.0, 18.0], dtype=torch.float32)",
+        "tensor([10., 14., 18.], grad_fn=<AddBackward0>)",
+        "[10, 14, 18]",
+        "[10. 14. 18.]",
+        "10, 14, 18",
+        " [10.004, 13.99, 18.01] ",
+    ],
+)
+def test_numeric_answers_accept_what_a_learner_types(typed: str) -> None:
+    question = next(q for q in load("autograd").questions if q.id == "seed-gradient")
+    assert grade(question, typed).correct
+
+
+def test_numeric_answers_compare_with_a_tolerance_never_equality() -> None:
+    question = Question(id="q", kind="numeric", prompt="0.1 + 0.2?", explanation="e", answer=0.3, hint="h")
+    assert 0.1 + 0.2 != 0.3
+    assert grade(question, repr(0.1 + 0.2)).correct
+    assert grade(question, "0.3003").correct  # rtol 1e-3 by default
+    assert not grade(question, "0.31").correct
+    strict = Question(
+        id="q", kind="numeric", prompt="p", explanation="e", answer=0.3, hint="h", rtol=0.0, atol=0.0
+    )
+    assert not grade(strict, "0.3003").correct
+
+
+def test_numeric_feedback_names_the_mistake_the_shape_or_the_typo() -> None:
+    question = next(q for q in load("autograd").questions if q.id == "seed-gradient")
+    assert grade(question, "[5, 7, 9]").notes == (("", question.mistakes[0].why),)
+    assert grade(question, "[1, 2, 3]").notes == (("", question.hint),)
+    shape = grade(question, "[10, 14]")
+    assert "shape (2,)" in shape.notes[0][1]
+    assert "(3,)" in shape.notes[0][1]
+    assert shape.readable
+    typo = grade(question, "ten, fourteen")
+    assert not typo.correct
+    assert not typo.readable  # does not count as a try
+
+
+@pytest.mark.parametrize("text", ["__import__('os').getcwd()", "[1, 2] * 3", "{'a': 1}", "", "[[1, 2], [3]]"])
+def test_numbers_are_read_never_evaluated(text: str) -> None:
+    with pytest.raises(ValueError, match="not a number"):
+        read_numbers(text)
+
+
+def test_numbers_keep_their_nesting() -> None:
+    assert read_numbers("tensor([[1., 2.], [3., 4.]])") == ((1.0, 2.0), (3.0, 4.0))
+    assert read_numbers("tensor(6.)") == 6.0
+    assert read_numbers("torch.Size([2, 4])") == (2.0, 4.0)
+
+
+# ------------------------------------------------------------------------------ bad quiz files
+
+VALID = """
+title = "Mini"
+
+[[question]]
+id = "q1"
+prompt = "Pick one"
+explanation = "Because."
+
+[[question.choice]]
+text = "right"
+correct = true
+why = "It is right."
+
+[[question.choice]]
+text = "wrong"
+why = "It is wrong."
+
+[[question]]
+id = "q2"
+type = "numeric"
+prompt = "How much?"
+answer = [1.0, 2.0]
+explanation = "Count."
+hint = "Count again."
+"""
+
+BROKEN = {
+    "bad TOML": (VALID.replace('title = "Mini"', "title = Mini"), ["not valid TOML", "line"]),
+    "missing field": (VALID.replace('explanation = "Because."', ""), ["'q1'", "'explanation'"]),
+    "no correct choice": (VALID.replace("correct = true", ""), ["'q1'", "'choice'", "no choice has correct"]),
+    "duplicate ids": (VALID.replace('id = "q2"', 'id = "q1"'), ["'q1'", "'id'", "used twice"]),
+    "answer not a number": (VALID.replace("answer = [1.0, 2.0]", 'answer = "two"'), ["'q2'", "'answer'"]),
+    "ragged answer": (
+        VALID.replace("answer = [1.0, 2.0]", "answer = [[1.0], [2.0, 3.0]]"),
+        ["'q2'", "rectangular"],
+    ),
+    "wrong choice without why": (VALID.replace('why = "It is wrong."', ""), ["'q1'", "'why'", "'wrong'"]),
+    "typo in a field": (
+        VALID.replace('explanation = "Count."', 'explaination = "Count."'),
+        ["'q2'", "'explanation'"],
+    ),
+    "two right in single": (
+        VALID.replace('why = "It is wrong."', "correct = true"),
+        ["'q1'", "'choice'", "multiple"],
+    ),
+    "unknown type": (VALID.replace('type = "numeric"', 'type = "essay"'), ["'q2'", "'type'", "essay"]),
+    "no questions": ('title = "Empty"\n', ["'question'"]),
+    "bad reveal": ("reveal_after = 0\n" + VALID, ["'reveal_after'"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_malformed_quiz_file_names_the_file_the_question_and_the_field(case: str, tmp_path: Path) -> None:
+    text, expected = BROKEN[case]
+    path = tmp_path / "my_quiz.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(QuizError) as raised:
+        load(str(path))
+    message = str(raised.value)
+    assert str(path) in message
+    for fragment in expected:
+        assert fragment in message
+    assert "\n" not in message.strip()
+
+
+def test_the_valid_mini_quiz_loads(tmp_path: Path) -> None:
+    path = tmp_path / "my_quiz.toml"
+    path.write_text(VALID, encoding="utf-8")
+    quiz = load(path)
+    assert [q.id for q in quiz.questions] == ["q1", "q2"]
+    assert quiz.questions[1].answer == (1.0, 2.0)
+
+
+def test_unknown_name_lists_the_quizzes_and_guesses() -> None:
+    with pytest.raises(QuizError) as raised:
+        load("autgrad")
+    message = str(raised.value)
+    assert "Did you mean 'autograd'?" in message
+    assert "autograd, tensors" in message
+    with pytest.raises(QuizError, match="No quiz file at"):
+        load("missing/quiz.toml")
+
+
+# ------------------------------------------------------------------------------ selection, shuffling
+
+
+def order(widget) -> list[tuple[str, list[str]]]:
+    return [(q["id"], [c["text"] for c in q.get("choices", [])]) for q in widget.questions]
+
+
+def test_shuffle_is_reproducible_with_a_seed_and_still_grades_right() -> None:
+    first = torchlesson.quiz("autograd", shuffle=True, seed=7)
+    assert order(first) == order(torchlesson.quiz("autograd", shuffle=True, seed=7))
+    assert order(first) != order(torchlesson.quiz("autograd", shuffle=True, seed=8))
+    assert order(first) != order(torchlesson.quiz("autograd"))
+    assert sorted(i for i, _ in order(first)) == sorted(q.id for q in load("autograd").questions)
+
+    key = {q.id: right_texts(q) for q in load("autograd").questions}
+    for question in first.questions:
+        if question["type"] == "numeric":
+            continue
+        picks = [c["id"] for c in question["choices"] if c["text"] in key[question["id"]]]
+        assert first.check(question["id"], picks)["status"] == "correct"
+    choice_questions = [q for q in first.questions if q["type"] != "numeric"]
+    assert first.score == (len(choice_questions), len(first.questions))
+
+
+def test_one_question_and_bad_selections() -> None:
+    one = torchlesson.quiz("tensors", question=3)
+    assert [q["id"] for q in one.questions] == [load("tensors").questions[2].id]
+    with pytest.raises(QuizError, match="from 1 to"):
+        torchlesson.quiz("tensors", question=99)
+    with pytest.raises(QuizError, match="--shuffle"):
+        torchlesson.quiz("tensors", seed=3)
+
+
+# ------------------------------------------------------------------------------ other packages' banks
+
+
+@pytest.mark.parametrize("value", ["physics_bank", "physics_bank:FOLDER"])
+def test_other_packages_register_quiz_banks_by_entry_point(value: str, tmp_path: Path, monkeypatch) -> None:
+    package = tmp_path / "physics_bank"
+    (package / "banks").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from pathlib import Path\nFOLDER = Path(__file__).parent / 'banks'\n", encoding="utf-8"
+    )
+    target = package if ":" not in value else package / "banks"
+    (target / "optics.toml").write_text(VALID.replace("Mini", "Optics"), encoding="utf-8")
+    info = tmp_path / "physics_bank-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: physics-bank\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(f"[torchlesson.quizzes]\nphysics = {value}\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "physics_bank", raising=False)  # a fresh import from tmp_path
+
+    listed = {item.name: item for item in list_quizzes()}
+    assert listed["optics"].title == "Optics"
+    assert listed["optics"].origin == "from physics-bank"
+    assert "autograd" in listed
+    widget = torchlesson.quiz("optics")
+    assert [q["id"] for q in widget.questions] == ["q1", "q2"]
+    assert "optics.toml (from physics-bank)" in load("optics").source
+
+
+def test_errors_in_a_registered_bank_name_its_file(tmp_path: Path, monkeypatch) -> None:
+    package = tmp_path / "broken_bank"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "oops.toml").write_text(VALID.replace("correct = true", ""), encoding="utf-8")
+    info = tmp_path / "broken_bank-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: broken-bank\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text("[torchlesson.quizzes]\nbroken = broken_bank\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    with pytest.raises(QuizError, match=r"oops\.toml \(from broken-bank\), question 'q1'"):
+        load("oops")
+    listed = {item.name: item for item in list_quizzes()}
+    assert "cannot be loaded" in listed["oops"].title
+    assert listed["autograd"].questions >= BUNDLED["autograd"]
