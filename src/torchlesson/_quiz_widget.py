@@ -1,0 +1,268 @@
+"""The quiz widget: questions in the browser, the answer key in the kernel.
+
+``static/quiz.js`` draws the questions and sends the learner's answer as a custom message
+(``{"type": "check", "question": id, "answer": ...}``); :meth:`QuizWidget.check` grades it with
+:func:`torchlesson._quiz.grade` and publishes feedback for *that* answer in the ``feedback`` trait.
+Outside a live kernel the mime bundle's ``text/html`` shows the questions and choices, without answers.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import pathlib
+import weakref
+from typing import Any
+
+import anywidget
+import traitlets
+from pygments.lexers import PythonLexer
+from pygments.token import Comment, Keyword, Name, Number, Operator, String
+
+from ._quiz import Quiz, QuizError, answer_text, grade
+
+__all__ = ["QuizWidget"]
+
+_STATIC = pathlib.Path(__file__).parent / "static"
+
+# NOTE [the key stays in the kernel]
+# The synced state (``content`` and ``feedback``) is all the browser ever gets. ``content`` holds
+# questions and choices under opaque ids (c0, c1, ... in display order), never ``correct`` flags or
+# a choice's ``why``. ``feedback`` gains an entry only when the learner checks an answer, and then
+# carries the explanations of the choices *they* picked; the question's explanation and the right
+# answer arrive once they are right, or when the quiz's ``reveal_after`` tries are used up.
+# tests/test_quiz_widget.py and tests/test_quiz_browser.py hold us to this.
+
+# Token classes for highlighted code; static/quiz.css colours them for light and dark themes.
+_TOKEN_CLASSES = (
+    (Comment, "com"),
+    (String, "str"),
+    (Number, "num"),
+    (Keyword, "kw"),
+    (Name.Builtin, "bi"),
+    (Name.Function, "fn"),
+    (Name.Class, "fn"),
+    (Operator.Word, "kw"),
+    (Operator, "op"),
+)
+
+
+def highlight(code: str) -> list[list[str]]:
+    """Python code as ``[css_class, text]`` runs; quiz.js sets each run with ``textContent``."""
+    runs: list[list[str]] = []
+    for token, text in PythonLexer(stripnl=False, ensurenl=False).get_tokens(code):
+        css = next((name for kind, name in _TOKEN_CLASSES if token in kind), "")
+        if runs and runs[-1][0] == css:
+            runs[-1][1] += text
+        else:
+            runs.append([css, text])
+    return runs
+
+
+def _public(quiz: Quiz) -> dict[str, Any]:
+    """What the browser may know of a quiz before any answer (see NOTE [the key stays in the kernel])."""
+    questions = []
+    for number, question in enumerate(quiz.questions, start=1):
+        item: dict[str, Any] = {
+            "id": question.id,
+            "number": number,
+            "type": question.kind,
+            "prompt": question.prompt,
+            "code": highlight(question.code) if question.code else [],
+        }
+        if question.kind == "numeric":
+            item["placeholder"] = question.placeholder or "a number, or a list like [1.0, 2.0]"
+        else:
+            item["choices"] = [
+                {"id": f"c{i}", "text": choice.text} for i, choice in enumerate(question.choices)
+            ]
+        questions.append(item)
+    return {"name": quiz.name, "title": quiz.title, "description": quiz.description, "questions": questions}
+
+
+class QuizWidget(anywidget.AnyWidget):
+    """A multiple-choice quiz whose answers are checked in the kernel.
+
+    Build one with :func:`torchlesson.quiz`. ``results`` gives the learner's answers and score.
+    """
+
+    _esm = _STATIC / "quiz.js"
+    _css = _STATIC / "quiz.css"
+
+    content = traitlets.Dict().tag(sync=True)  # questions and choices, no key
+    feedback = traitlets.Dict().tag(sync=True)  # question id -> verdict on the learner's last answer
+
+    def __init__(self, quiz: Quiz, **kwargs: Any) -> None:
+        super().__init__(content=_public(quiz), **kwargs)
+        self._quiz = quiz
+        self._questions = {question.id: question for question in quiz.questions}
+        self._attempts: dict[str, list[dict[str, Any]]] = {question.id: [] for question in quiz.questions}
+        self._checks = itertools.count(1)
+        self.on_msg(self._on_message)
+        _register(self)
+
+    @property
+    def questions(self) -> list[dict[str, Any]]:
+        """The questions as the browser sees them: ``id``, ``prompt``, ``choices`` (``id``, ``text``)."""
+        return self.content["questions"]
+
+    def check(self, question_id: str, answer: str | list[str]) -> dict[str, Any]:
+        """Grade an answer, as the Check button does, and return the feedback the learner sees.
+
+        ``answer`` is the id (or list of ids) of the picked choices, or the typed text of a numeric
+        answer.
+        """
+        question = self._questions.get(question_id)
+        if question is None:
+            raise QuizError(
+                f"This quiz has no question {question_id!r}; it has {', '.join(self._questions)}."
+            )
+        shown = self.feedback.get(question_id)
+        if shown is not None and shown["locked"]:
+            return shown
+        attempts = self._attempts[question_id]
+        if question.kind == "numeric":
+            verdict = grade(question, answer)
+            picked: Any = str(answer)
+            recorded: Any = str(answer)
+        else:
+            ids = [answer] if isinstance(answer, str) else list(answer)
+            try:
+                indices = [int(choice_id.removeprefix("c")) for choice_id in ids]
+            except ValueError:
+                raise QuizError(
+                    f"Unknown choice ids {ids!r}; choices are c0..c{len(question.choices) - 1}."
+                ) from None
+            verdict = grade(question, indices)
+            picked = ids
+            recorded = [question.choices[index].text for index in sorted(set(indices))]
+        if verdict.readable:
+            attempts.append({"answer": recorded, "correct": verdict.correct})
+        solved = any(attempt["correct"] for attempt in attempts)
+        tries = len(attempts)
+        reveal_after = self._quiz.reveal_after
+        revealed = not verdict.correct and reveal_after is not None and tries >= reveal_after
+        entry: dict[str, Any] = {
+            "status": "correct" if verdict.correct else ("wrong" if verdict.readable else "unreadable"),
+            "notes": [list(note) for note in verdict.notes],
+            "check": next(self._checks),  # a new value even for a repeated answer, so views update
+            "picked": picked,
+            "tries": tries,
+            "solved": solved,
+            "locked": verdict.correct and self._quiz.lock_when_correct,
+        }
+        if verdict.correct or revealed:
+            entry["explanation"] = question.explanation
+        if revealed:
+            entry["answer"] = answer_text(question)
+            entry["answer_ids"] = [f"c{i}" for i, choice in enumerate(question.choices) if choice.correct]
+        self.feedback = {**self.feedback, question_id: entry}
+        return entry
+
+    def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "check":
+            return
+        try:
+            self.check(str(content.get("question")), content.get("answer", ""))
+        except QuizError as error:  # a stale or tampered view: tell it, instead of raising in the kernel
+            self.send({"type": "error", "question": content.get("question"), "message": str(error)})
+
+    @property
+    def score(self) -> tuple[int, int]:
+        """(questions answered correctly, questions shown)."""
+        solved = sum(any(a["correct"] for a in attempts) for attempts in self._attempts.values())
+        return solved, len(self._attempts)
+
+    @property
+    def results(self) -> dict[str, Any]:
+        """The learner's answers and score, as plain data for a teacher collecting results."""
+        questions = [
+            {
+                "id": question.id,
+                "prompt": question.prompt,
+                "solved": any(attempt["correct"] for attempt in self._attempts[question.id]),
+                "tries": len(self._attempts[question.id]),
+                "first_try": bool(self._attempts[question.id]) and self._attempts[question.id][0]["correct"],
+                "answers": [dict(attempt) for attempt in self._attempts[question.id]],
+            }
+            for question in self._quiz.questions
+        ]
+        score, total = self.score
+        return {
+            "quiz": self._quiz.name,
+            "title": self._quiz.title,
+            "score": score,
+            "total": total,
+            "questions": questions,
+        }
+
+    def __repr__(self) -> str:
+        score, total = self.score
+        return f"QuizWidget({self._quiz.name!r}, {score} of {total} correct)"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data = {**data, "text/plain": text_summary(self._quiz), "text/html": static_html(self._quiz)}
+        return data, metadata
+
+
+# NOTE [why a module registry]: quiz_results() must find the quizzes a notebook drew without the
+# learner keeping a variable for each. Weak references only: closing or dropping a widget drops it.
+_DRAWN: weakref.WeakValueDictionary[int, QuizWidget] = weakref.WeakValueDictionary()
+_ORDER = itertools.count()
+
+
+def _register(widget: QuizWidget) -> None:
+    _DRAWN[next(_ORDER)] = widget
+
+
+def drawn() -> list[QuizWidget]:
+    """The quiz widgets still open, oldest first (``close()`` drops a widget from the results)."""
+    widgets = (_DRAWN.get(key) for key in sorted(_DRAWN.keys()))
+    return [widget for widget in widgets if widget is not None and widget.comm is not None]
+
+
+# ------------------------------------------------------------------------- outside a live kernel
+
+
+def _inline_html(text: str) -> str:
+    """Escape quiz text; `backticks` become <code>, as quiz.js does."""
+    parts = text.split("`")
+    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
+
+
+def static_html(quiz: Quiz) -> str:
+    """The questions and choices as plain HTML for GitHub, nbviewer and HTML export; no answers."""
+    out = [f'<div class="torchlesson-quiz torchlesson-quiz-static"><h3>{html.escape(quiz.title)}</h3>']
+    if quiz.description:
+        out.append(f"<p>{_inline_html(quiz.description)}</p>")
+    out.append("<ol>")
+    for question in quiz.questions:
+        out.append(f"<li><p>{_inline_html(question.prompt)}</p>")
+        if question.code:
+            out.append(f"<pre><code>{html.escape(question.code)}</code></pre>")
+        if question.kind == "numeric":
+            out.append("<p>Answer: ______</p>")
+        else:
+            marker = "☐" if question.kind == "multiple" else "○"
+            out.append("<ul style='list-style: none'>")
+            out.extend(f"<li>{marker} {_inline_html(choice.text)}</li>" for choice in question.choices)
+            out.append("</ul>")
+        out.append("</li>")
+    out.append("</ol><p><em>Run this notebook to answer: the kernel checks the answers.</em></p></div>")
+    return "".join(out)
+
+
+def text_summary(quiz: Quiz) -> str:
+    """A readable plain-text version of the quiz (terminals, text-only front-ends); no answers."""
+    lines = [f"Quiz: {quiz.title} ({len(quiz.questions)} questions; answers are checked in a live kernel)"]
+    for number, question in enumerate(quiz.questions, start=1):
+        lines.append(f"{number}. {question.prompt}")
+        lines.extend(f"       {line}" for line in question.code.splitlines())
+        if question.kind == "numeric":
+            lines.append("   Answer: ______")
+        else:
+            box = "[ ]" if question.kind == "multiple" else "( )"
+            lines.extend(f"   {box} {choice.text}" for choice in question.choices)
+    return "\n".join(lines)
