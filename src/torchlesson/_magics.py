@@ -72,8 +72,11 @@ class TorchlessonMagics(Magics):
         if args.source is None:
             display(list_quizzes())
             return
+        source = args.source
+        if len(source) > 1 and source[0] == source[-1] and source[0] in "'\"":
+            source = source[1:-1]  # IPython's splitter keeps the quotes of %quiz "my quiz.toml"
         try:
-            widget = quiz(args.source, question=args.question, shuffle=args.shuffle, seed=args.seed)
+            widget = quiz(source, question=args.question, shuffle=args.shuffle, seed=args.seed)
         except QuizError as error:
             raise UsageError(str(error)) from None
         display(widget)

@@ -1,0 +1,131 @@
+"""``%quiz`` in a real IPython shell, side by side with the Python API it calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+
+from torchlesson._quiz import QuizError
+from torchlesson._quiz_widget import drawn
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def drawn_questions(run) -> list[str]:
+    """The question ids of the one quiz a cell drew, from the widget the kernel registered."""
+    (bundle,) = run.outputs
+    (widget,) = [w for w in drawn() if w.model_id == bundle[WIDGET]["model_id"]]
+    return [q["id"] for q in widget.questions]
+
+
+def test_bare_quiz_lists_the_bundled_quizzes(ipython) -> None:
+    run = ipython.run("%quiz")
+    assert run.error is None
+    (bundle,) = run.outputs
+    lines = bundle["text/plain"].splitlines()
+    assert lines[0].startswith("autograd ")
+    assert lines[1].startswith("tensors ")
+    assert "questions" in lines[0]
+    assert "%quiz NAME" in lines[-1]
+
+    python = ipython.run("import torchlesson\ntorchlesson.list_quizzes()")
+    assert python.outputs[-1]["text/plain"] == bundle["text/plain"]
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["%quiz autograd", "import torchlesson\ntorchlesson.quiz('autograd')"],
+    ids=["magic", "python"],
+)
+def test_a_quiz_is_drawn_as_a_widget_with_a_static_fallback(ipython, cell: str) -> None:
+    run = ipython.run(cell)
+    assert run.error is None
+    (bundle,) = run.outputs
+    assert set(bundle) >= {WIDGET, "text/html", "text/plain"}
+    assert "Autograd" in bundle["text/plain"]
+    assert len(drawn_questions(run)) >= 12
+
+
+@pytest.mark.parametrize(
+    ("magic", "python"),
+    [
+        ("%quiz tensors -q 2", "torchlesson.quiz('tensors', question=2)"),
+        ("%quiz autograd --shuffle --seed 5", "torchlesson.quiz('autograd', shuffle=True, seed=5)"),
+    ],
+)
+def test_the_magic_and_the_function_draw_the_same_quiz(ipython, magic: str, python: str) -> None:
+    by_magic = ipython.run(magic)
+    by_python = ipython.run(f"import torchlesson\n{python}")
+    assert by_magic.error is None
+    assert drawn_questions(by_magic) == drawn_questions(by_python)
+
+
+def test_q_draws_one_question(ipython) -> None:
+    run = ipython.run("%quiz tensors -q 2")
+    assert drawn_questions(run) == ["from-numpy-shares"]
+
+
+@pytest.mark.parametrize(
+    ("line", "fragments"),
+    [
+        ("%quiz autgrad", ["No quiz named 'autgrad'", "Did you mean 'autograd'?", "autograd, tensors"]),
+        ("%quiz autograd -q 40", ["pick a question number from 1 to"]),
+        ("%quiz autograd --seed 3", ["--shuffle"]),
+        ("%quiz nowhere/quiz.toml", ["No quiz file at 'nowhere/quiz.toml'"]),
+    ],
+)
+def test_bad_input_is_a_usage_error_without_a_traceback(ipython, line: str, fragments: list[str]) -> None:
+    run = ipython.run(line)
+    assert isinstance(run.error, UsageError)
+    for fragment in fragments:
+        assert fragment in str(run.error)
+    assert run.outputs == []  # nothing half-drawn
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+BAD_FILE = """
+title = "Mine"
+
+[[question]]
+id = "first"
+prompt = "Which?"
+explanation = "This one."
+
+[[question.choice]]
+text = "this"
+why = "It is not marked right."
+
+[[question.choice]]
+text = "that"
+why = "Neither is this."
+"""
+
+
+def test_a_bad_quiz_file_names_file_question_and_field(ipython, tmp_path: Path) -> None:
+    path = tmp_path / "my quiz.toml"
+    path.write_text(BAD_FILE, encoding="utf-8")
+    ipython.user_ns["path"] = str(path)
+
+    run = ipython.run('%quiz "{path}"')
+    assert isinstance(run.error, UsageError)
+    message = str(run.error)
+    assert str(path) in message
+    assert "question 'first'" in message
+    assert "field 'choice'" in message
+    assert "correct = true" in message
+    assert run.outputs == []
+    assert "Traceback" not in run.stdout + run.stderr
+
+    python = ipython.run("import torchlesson\ntorchlesson.quiz(path)")
+    assert isinstance(python.error, QuizError)
+    assert str(python.error) == message
+
+
+def test_a_teachers_own_file_is_drawn(ipython, tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(BAD_FILE.replace('text = "this"', 'text = "this"\ncorrect = true'), encoding="utf-8")
+    run = ipython.run(f"%quiz {path}")
+    assert run.error is None
+    assert drawn_questions(run) == ["first"]
