@@ -161,6 +161,7 @@ def test_the_browser_message_is_graded_in_the_kernel() -> None:
     before = dict(widget.feedback)
     widget._handle_custom_msg({"type": "check", "question": "no-such-question", "answer": ["c0"]}, [])
     widget._handle_custom_msg({"type": "check", "question": qid, "answer": ["c99"]}, [])
+    widget._handle_custom_msg({"type": "check", "question": qid, "answer": [7, None]}, [])
     widget._handle_custom_msg({"type": "something else"}, [])
     assert widget.feedback == before
 

@@ -122,13 +122,13 @@ class QuizWidget(anywidget.AnyWidget):
             return shown
         attempts = self._attempts[question_id]
         if question.kind == "numeric":
-            verdict = grade(question, answer)
             picked: Any = str(answer)
-            recorded: Any = str(answer)
+            verdict = grade(question, picked)
+            recorded: Any = picked
         else:
             ids = [answer] if isinstance(answer, str) else list(answer)
             try:
-                indices = [int(choice_id.removeprefix("c")) for choice_id in ids]
+                indices = [int(str(choice_id).removeprefix("c")) for choice_id in ids]
             except ValueError:
                 raise QuizError(
                     f"Unknown choice ids {ids!r}; choices are c0..c{len(question.choices) - 1}."
