@@ -23,6 +23,7 @@ no ``retain_grad`` or tensor hook ever touches a user tensor.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import itertools
@@ -76,8 +77,22 @@ _VERSION_ERROR = re.compile(r"output (\d+) of (\w+), is at version (\d+); expect
 _ACCUMULATE_GRAD = "AccumulateGrad"
 
 
+_NAMES: dict[Any, tuple[str, bool, bool]] = {}
+
+
 def _op_name(func: Any) -> tuple[str, bool, bool]:
-    """(name as torch spells it, in place?, reflected operands?)."""
+    """(name as torch spells it, in place?, reflected operands?), remembered per torch callable."""
+    try:
+        return _NAMES[func]
+    except (KeyError, TypeError):
+        pass
+    named = _spell(func)
+    with contextlib.suppress(TypeError):  # an unhashable callable is named every time
+        _NAMES[func] = named
+    return named
+
+
+def _spell(func: Any) -> tuple[str, bool, bool]:
     name = getattr(func, "__name__", None) or type(func).__name__
     if name in _REFLECTED:
         return _REFLECTED[name], False, True
