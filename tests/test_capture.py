@@ -306,6 +306,19 @@ def test_max_ops_truncates_but_the_cell_runs_to_the_end(ipython):
     assert "truncated" in repr(trace)
 
 
+def test_backward_passes_past_max_ops_are_not_recorded(ipython):
+    code = (
+        "import torch\nw = torch.ones(2, requires_grad=True)\n"
+        "for _ in range(50):\n    (w * 3).sum().backward()\nprint(w.grad)"
+    )
+    run = ipython.run("%%autograd_trace --max-ops 20 -o tr\n" + code)
+    trace = ipython.user_ns["tr"]
+    assert "tensor([150., 150.])" in run.stdout
+    assert trace.truncated is True
+    assert 1 <= len(trace.backward) < 50
+    assert trace.to_dict()["op_count"] > 20
+
+
 def test_trace_keeps_no_tensor_alive(ipython, entry):
     _, trace = run_traced(
         ipython, SEED_CELL + "import weakref\nrefs = [weakref.ref(t) for t in (x, y, z, loss)]\n", entry

@@ -564,6 +564,9 @@ class _Tracer:
     # ------------------------------------------------------------------ backward passes
     def run_backward(self, func, kind: int, args, kwargs):
         __tracebackhide__ = True
+        if self._truncated:  # past --max-ops nothing more is recorded, backward passes included
+            self._op_count += 1
+            return func(*args, **kwargs)
         line, _ = self.cell_line()
         bound = _signature(func).bind(*args, **kwargs).arguments
         if func is torch.Tensor.backward:
