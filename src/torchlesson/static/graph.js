@@ -86,13 +86,23 @@ const pyBool = (v) => (v ? "True" : "False");
 const fits = (w, charW) => Math.floor((w - 15) / charW + 0.05);
 const clip = (text, max) => (text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text);
 
-/** The short form of a summary: all values when sent, else `mean … · norm …`. */
-function summaryText(summary) {
+/** A summary in at most `max` characters: its values when they fit, else its norm (as _layout.py
+ *  writes it, so the text fits the box the layout made). Python drops the stats of a summary that
+ *  has its values; the norm is then computed from them. */
+function summaryText(summary, max = 48) {
   if (!summary) return "—";
-  if (summary.values !== undefined && summary.values !== null) return valuesText(summary.values, summary.dtype);
-  const fmt = numberFormat([summary.mean, summary.norm]);
-  if (summary.mean === null || summary.mean === undefined) return `${shapeText(summary.shape)} (no stats)`;
-  return `mean ${fmt(summary.mean)} · norm ${fmt(summary.norm)}`;
+  const values = summary.values;
+  if (values !== undefined && values !== null) {
+    const text = valuesText(values, summary.dtype);
+    if (text.length <= max) return text;
+  }
+  let norm = summary.norm;
+  if ((norm === undefined || norm === null) && values !== undefined && values !== null) {
+    const flat = [values].flat(Infinity).filter(isNum);
+    norm = Math.sqrt(flat.reduce((acc, v) => acc + v * v, 0));
+  }
+  if (norm === undefined || norm === null || !isNum(norm)) return `${shapeText(summary.shape)} (no stats)`;
+  return `norm ${Number(norm.toPrecision(4))}`;
 }
 
 // ---------------------------------------------------------------- trace index
@@ -431,8 +441,10 @@ class GraphView {
     const rows = [];
     const flowed = pass && pass.grads ? pass.grads[t.id] : undefined;
     // the node's own label: inside a module box that is the short name (`weight`), as _layout.py sized it
-    if (flowed) rows.push(["flowed", `${gradLabel(this.index, pass, t, node.label)} = ${summaryText(flowed)}`]);
-    if (t.grad) rows.push(["stored", `${node.label}.grad = ${summaryText(t.grad)}`]);
+    const room = fits(node.w, SMALL_W);
+    const line = (label, summary) => `${label} = ${summaryText(summary, room - label.length - 3)}`;
+    if (flowed) rows.push(["flowed", line(gradLabel(this.index, pass, t, node.label), flowed)]);
+    if (t.grad) rows.push(["stored", line(`${node.label}.grad`, t.grad)]);
     let inside = Math.max(0, Math.floor((node.h - 38) / 14));
     let above = 0;
     for (const [kind, text] of rows) {
@@ -553,8 +565,8 @@ class GraphView {
     const heads = ["name", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn", ".grad"];
     if (pass) heads.push(`gradient in (pass ${this.model.get("pass_index") + 1})`);
     const rows = (showAll ? tensors : tensors.slice(0, TABLE_ROWS)).map((t) => {
-      const cells = [tensorName(t), shapeText(t.shape), t.dtype, t.device, pyBool(t.requires_grad), pyBool(t.is_leaf), t.grad_fn || "—", summaryText(t.grad)];
-      if (pass) cells.push(pass.grads && pass.grads[t.id] ? summaryText(pass.grads[t.id]) : "—");
+      const cells = [tensorName(t), shapeText(t.shape), t.dtype, t.device, pyBool(t.requires_grad), pyBool(t.is_leaf), t.grad_fn || "—", summaryText(t.grad, 44)];
+      if (pass) cells.push(pass.grads && pass.grads[t.id] ? summaryText(pass.grads[t.id], 44) : "—");
       const cell = (c, i) => h(i ? "td" : "th", { scope: i ? null : "row", title: c.length > 40 ? c : null, text: c });
       return h("tr", { tabindex: 0, "data-id": t.id, "aria-selected": "false" }, cells.map(cell));
     });
@@ -761,7 +773,8 @@ class GraphView {
     if (!node) return;
     const pass = this.pass;
     const grad = pass.grads ? pass.grads[t.id] : undefined;
-    const text = clip(`${gradLabel(this.index, pass, t)} = ${summaryText(grad)}`, 60);
+    const label = gradLabel(this.index, pass, t);
+    const text = clip(`${label} = ${summaryText(grad, 56 - label.length)}`, 60);
     const w = text.length * SMALL_W + 16;
     const x = node.x + node.w / 2 + 12;
     this.layers.overlay.append(
