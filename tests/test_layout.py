@@ -12,7 +12,8 @@ from torch import nn
 
 import torchlesson
 from _synthetic import SHAPES, TraceBuilder, diamonds, forward_node_count, mlp, seed
-from torchlesson._layout import layout, op_label
+from torchlesson._labels import op_label
+from torchlesson._layout import layout
 
 
 def by_label(lay: dict, kind: str | None = None) -> dict[str, dict]:

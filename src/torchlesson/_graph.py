@@ -1,0 +1,350 @@
+"""Trace dict -> the abstract graph to draw: nodes and edges, before any position.
+
+The forward view has a node per tensor and per op with tensor inputs (in-place ops give the
+tensor a new version node; cuts are labelled edges; a failing op is drawn in red), the autograd
+view a node per grad_fn plus each leaf's ``.grad``. Nodes carry their module path; modules can
+then be collapsed to one node each, chosen by hand or automatically for big graphs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._labels import (
+    CHAR_W,
+    MAX_LABEL,
+    MAX_SUBLABEL,
+    SMALL_CHAR_W,
+    facts_text,
+    op_label,
+    shape_text,
+    short_name,
+    shorten,
+    summary_text,
+    tensor_label,
+)
+
+AUTO_COLLAPSE_NODES = 150  # above this many nodes, modules are collapsed when `collapsed` is None
+
+
+class Graph:
+    """Nodes (dicts in walk order) and edges ``[source index, target index, kind, label]``."""
+
+    def __init__(self) -> None:
+        self.nodes: list[dict[str, Any]] = []
+        self.index: dict[str, int] = {}
+        self.edges: list[list[Any]] = []
+
+    def add(self, node_id: str, kind: str, ref: str, label: str, sublabel: str | None, **extra: Any) -> int:
+        if node_id in self.index:
+            return self.index[node_id]
+        width = max(len(label) * CHAR_W, len(sublabel or "") * SMALL_CHAR_W, 24.0) + 16
+        node = {"id": node_id, "kind": kind, "ref": ref, "label": label, "sublabel": sublabel}
+        node.update(w=round(width), h=24, group=None, classes=[], grad_label=None, line=None)
+        node.update(extra)
+        self.index[node_id] = len(self.nodes)
+        self.nodes.append(node)
+        return self.index[node_id]
+
+    def edge(self, source: str, target: str, kind: str, label: str | None = None) -> None:
+        self.edges.append([self.index[source], self.index[target], kind, label])
+
+    def keep_first(self, count: int) -> None:
+        for node in self.nodes[count:]:
+            del self.index[node["id"]]
+        del self.nodes[count:]
+        self.edges = [e for e in self.edges if e[0] < count and e[1] < count]
+
+
+def build_graph(trace: dict[str, Any], view: str) -> Graph:
+    """The nodes and edges of a trace's ``"forward"`` or ``"autograd"`` view, in walk order."""
+    graph = Graph()
+    if view == "forward":
+        _build_forward(trace, graph)
+    else:
+        _build_autograd(trace, graph)
+        _adopt(graph)
+    return graph
+
+
+def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    passes = trace.get("backward") or []
+    if not passes:
+        return None, {}
+    last = passes[-1]
+    roots = [tensor_label(tensors.get(r, {"id": r})) for r in last.get("root") or ()]
+    root = roots[0] if len(roots) == 1 else "(" + ", ".join(roots) + ")" if roots else "root"
+    return root, last.get("grads") or {}
+
+
+def _tensor_node(graph: Graph, tensor: dict[str, Any], node_id: str, extra_classes: list[str]) -> int:
+    tid = tensor["id"]
+    classes = [tensor.get("kind") or "constant"]
+    if tensor.get("is_leaf") and tensor.get("requires_grad") and classes[0] != "leaf":
+        classes.append("leaf")
+    classes.append("requires-grad" if tensor.get("requires_grad") else "dimmed")
+    if tensor.get("created") is False:
+        classes.append("input")
+    if tensor.get("retains_grad"):
+        classes.append("retains-grad")
+    device = str(tensor.get("device") or "cpu").split(":")[0]
+    classes += [device, *extra_classes]
+    label = shorten(short_name(tensor), MAX_LABEL)
+    sub = facts_text(tensor) + (f" · {device}" if device != "cpu" else "")
+    return graph.add(
+        node_id,
+        "tensor",
+        tid,
+        label,
+        sub,
+        classes=classes,
+        line=tensor.get("line"),
+        group=tensor.get("module"),
+        h=38,
+    )
+
+
+def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
+    tensors = {t["id"]: t for t in trace.get("tensors") or ()}
+    root, grads = _last_grads(trace, tensors)
+    error = trace.get("error") or None
+    error_op = error.get("op") if error else None
+    roots = set((trace.get("backward") or [{}])[-1].get("root") or ())
+    cut_ids = {c.get("tensor") for c in trace.get("cuts") or ()}
+
+    def tensor(tid: str, node_id: str | None = None, version: Any = None) -> str:
+        node_id = node_id or tid
+        if node_id not in graph.index:
+            info = tensors.get(tid, {"id": tid})
+            extra = ["root"] if tid in roots else []
+            extra += ["cut"] if tid in cut_ids else []
+            idx = _tensor_node(graph, info, node_id, extra + (["version"] if version is not None else []))
+            node = graph.nodes[idx]
+            if version is not None:
+                node["sublabel"] = f"{node['sublabel']} · v{version}"
+            elif tid in grads:
+                flow = summary_text(grads[tid]) or "?"
+                node["grad_label"] = shorten(f"∂{root}/∂{short_name(info)} = {flow}", 44)
+                node["h"] = 52
+            node["w"] = max(node["w"], round(len(node["grad_label"] or "") * SMALL_CHAR_W + 16))
+        return node_id
+
+    current: dict[str, str] = {}  # tensor id -> node id of its latest version (in-place ops)
+    produced: set[str] = set()
+    op_outputs: dict[str, dict[str, str]] = {}
+    for op in trace.get("ops") or ():
+        inputs = [i["tensor"] for i in op.get("inputs") or () if "tensor" in i]
+        if not inputs and op["id"] != error_op:
+            produced.update(op.get("outputs") or ())  # a factory (torch.tensor, rand): no node
+            continue
+        sources = [current.get(tid) or tensor(tid) for tid in inputs]  # tensors first: walk order
+        label, sub = op_label(op)
+        classes = (
+            ["op"] + ["inplace"] * bool(op.get("inplace")) + ["no-grad"] * (not op.get("grad_enabled", 1))
+        )
+        graph.add(
+            op["id"], "op", op["id"], label, sub, classes=classes, group=op.get("module"), line=op.get("line")
+        )
+        for source in sources:
+            graph.edge(source, op["id"], "data")
+        outs = op_outputs.setdefault(op["id"], {})
+        for tid in op.get("outputs") or ():
+            if tid in produced or tid in inputs:  # in-place: the tensor gets a new version node
+                version = (op.get("version") or {}).get(tid, len(outs) + 1)
+                node_id = f"{tid}@v{version}"
+                while node_id in graph.index:
+                    node_id += "'"
+                current[tid] = outs[tid] = tensor(tid, node_id, version)
+            else:
+                outs[tid] = tensor(tid)
+            produced.add(tid)
+            graph.edge(op["id"], outs[tid], "data")
+    for tid in tensors:
+        tensor(tid)
+    for cut in trace.get("cuts") or ():
+        tid, reason = cut.get("tensor"), cut.get("reason")
+        marked = [
+            e
+            for e in graph.edges
+            if cut.get("op") in graph.index
+            and e[0] == graph.index[cut["op"]]
+            and graph.nodes[e[1]]["ref"] == tid
+        ]
+        for e in marked:
+            e[2], e[3] = "cut", reason
+        if not marked and cut.get("source") and cut["source"] != tid and tid in tensors:
+            graph.edge(current.get(cut["source"]) or tensor(cut["source"]), tid, "cut", reason)
+    if error and (error_op or error.get("op_name")):  # a torch op failed (else only the caption says)
+        shapes = shorten(", ".join(shape_text(i.get("shape")) for i in error.get("inputs") or ()), 40)
+        if error_op not in graph.index:
+            name = error.get("op_name") or error.get("type") or "error"
+            graph.add(
+                "error",
+                "op",
+                error_op or "error",
+                shorten(name, MAX_LABEL),
+                None,
+                line=error.get("line"),
+                bottom=True,
+            )
+            for item in error.get("inputs") or ():
+                if item.get("tensor") in tensors:
+                    graph.edge(current.get(item["tensor"]) or tensor(item["tensor"]), "error", "data")
+        node = graph.nodes[graph.index[error_op if error_op in graph.index else "error"]]
+        node["classes"] = [*node["classes"], "error"]
+        node["sublabel"] = shapes or node["sublabel"]
+        node["w"] = max(node["w"], round(len(shapes) * SMALL_CHAR_W + 16))
+
+
+def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
+    tensors = {t["id"]: t for t in trace.get("tensors") or ()}
+    passes = trace.get("backward") or []
+    ran = {nid for p in passes for nid in p.get("order") or ()}
+    accumulated = set(passes[-1].get("accumulated") or ()) if passes else set()
+    for n in trace.get("autograd", {}).get("nodes") or ():
+        info = tensors.get(n.get("tensor")) if n.get("tensor") else None
+        classes = ["grad_fn"] + ["earlier"] * bool(n.get("earlier")) + ["ran"] * (n["id"] in ran)
+        if n.get("name") == "AccumulateGrad" and info:
+            classes.append(info.get("kind") or "leaf")
+        sub = f"{tensor_label(info)} {facts_text(info)}" if info else None
+        group = info.get("module") if info else None
+        graph.add(
+            n["id"],
+            "grad_fn",
+            n["id"],
+            shorten(str(n.get("name")), MAX_LABEL),
+            shorten(sub, MAX_SUBLABEL) if sub else None,
+            classes=classes,
+            group=group,
+            h=32,
+            line=info.get("line") if info else None,
+        )
+    for e in trace.get("autograd", {}).get("edges") or ():
+        if e.get("source") in graph.index and e.get("target") in graph.index:
+            graph.edge(e["source"], e["target"], "grad")
+    for n in trace.get("autograd", {}).get("nodes") or ():
+        info = tensors.get(n.get("tensor"))
+        if n.get("name") != "AccumulateGrad" or info is None:
+            continue
+        classes = ["grad"] + (["empty"] if info.get("grad") is None else [])
+        classes += ["accumulated"] * (info["id"] in accumulated)
+        graph.add(
+            f"{n['id']}.grad",
+            "grad",
+            info["id"],
+            shorten(tensor_label(info) + ".grad", MAX_LABEL),
+            summary_text(info.get("grad")) or "None",
+            classes=classes,
+            group=info.get("module"),
+            h=32,
+            line=info.get("line"),
+        )
+        graph.edge(n["id"], f"{n['id']}.grad", "grad")
+
+
+def _adopt(graph: Graph) -> None:
+    """A grad_fn of no tensor (``TBackward0`` of ``weight.t()`` inside ``F.linear``) whose
+    neighbours are all in one module belongs to that module's box."""
+    around: list[set[str | None]] = [set() for _ in graph.nodes]
+    for s, t, *_ in graph.edges:
+        around[s].add(graph.nodes[t]["group"])
+        around[t].add(graph.nodes[s]["group"])
+    for node, groups in zip(graph.nodes, around, strict=True):
+        if node["kind"] == "grad_fn" and node["group"] is None and len(groups) == 1 and None not in groups:
+            node["group"] = next(iter(groups))
+
+
+def prefixes(path: str | None) -> list[str]:
+    """``"model.0.attn"`` -> ``["model", "model.0", "model.0.attn"]``."""
+    if not path:
+        return []
+    parts = str(path).split(".")
+    return [".".join(parts[: k + 1]) for k in range(len(parts))]
+
+
+def common_prefix(a: list[str], b: list[str]) -> list[str]:
+    """The modules two vertices share, from their :func:`prefixes` (a dummy on an edge between
+    them is drawn inside these)."""
+    k = 0
+    while k < len(a) and k < len(b) and a[k] == b[k]:
+        k += 1
+    return a[:k]
+
+
+def group_counts(nodes: list[dict[str, Any]]) -> dict[str, int]:
+    """Nodes per module path; a node counts for its module and for every module around it."""
+    counts: dict[str, int] = {}
+    for node in nodes:
+        for prefix in prefixes(node["group"]):
+            counts[prefix] = counts.get(prefix, 0) + 1
+    return counts
+
+
+def module_types(trace: dict[str, Any]) -> dict[str, str]:
+    """Optional ``trace["modules"]``: ``{path: type}`` or ``[{"path", "type"}]``, for group labels."""
+    modules = trace.get("modules") or {}
+    if isinstance(modules, list):
+        return {m["path"]: m.get("type") for m in modules if isinstance(m, dict) and "path" in m}
+    return dict(modules) if isinstance(modules, dict) else {}
+
+
+def auto_collapse(nodes: list[dict[str, Any]], counts: dict[str, int]) -> set[str]:
+    """Collapse the innermost modules first, then their parents, until ~150 nodes remain."""
+    height = dict.fromkeys(counts, 0)
+    for path in sorted(counts, key=lambda p: -p.count(".")):
+        parent = path.rpartition(".")[0]
+        if parent:
+            height[parent] = max(height[parent], height[path] + 1)
+    chosen: set[str] = set()
+    for level in range(max(height.values(), default=-1) + 1):
+        chosen = {p for p, h in height.items() if h <= level}
+        heads = {
+            next(p for p in prefixes(n["group"]) if p in chosen)
+            for n in nodes
+            if any(p in chosen for p in prefixes(n["group"]))
+        }
+        inside = sum(1 for n in nodes if any(p in chosen for p in prefixes(n["group"])))
+        if len(nodes) - inside + len(heads) <= AUTO_COLLAPSE_NODES:
+            break
+    return chosen
+
+
+def collapse(
+    graph: Graph, collapsed: set[str], counts: dict[str, int], types: dict[str, str]
+) -> tuple[Graph, list[str]]:
+    """Replace each outermost collapsed module by one node of kind "group"; reroute its edges."""
+    out, heads = Graph(), []
+    mapping: list[int] = []
+    for node in graph.nodes:
+        head = next((p for p in prefixes(node["group"]) if p in collapsed and p in counts), None)
+        if head is None:
+            out.index[node["id"]] = len(out.nodes)
+            mapping.append(len(out.nodes))
+            out.nodes.append(node)
+            continue
+        gid = "group:" + head
+        if gid not in out.index:
+            heads.append(head)
+            label = shorten(f"{head} · {types[head]}" if types.get(head) else head, MAX_LABEL)
+            out.add(
+                gid,
+                "group",
+                head,
+                label,
+                f"{counts[head]} nodes",
+                classes=["group", "collapsed"],
+                group=head.rpartition(".")[0] or None,
+                h=38,
+                line=node["line"],
+            )
+        group_node = out.nodes[out.index[gid]]
+        if "error" in node["classes"] and "error" not in group_node["classes"]:
+            group_node["classes"] = [*group_node["classes"], "error"]
+        mapping.append(out.index[gid])
+    seen = set()
+    for s, t, kind, label in graph.edges:
+        key = (mapping[s], mapping[t], kind)
+        if mapping[s] != mapping[t] and key not in seen:
+            seen.add(key)
+            out.edges.append([mapping[s], mapping[t], kind, label])
+    return out, heads

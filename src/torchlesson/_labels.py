@@ -1,0 +1,142 @@
+"""The text on the graph's nodes, as the code wrote it: tensor names, facts, values, op labels.
+
+``x``, ``[3] float32``, ``[1., 2.5]``, ``× 2``, ``+= 1``: what a node says, and the font metrics
+that size its box. Pure Python, no torch; the layout and the static SVG both use these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHAR_W, SMALL_CHAR_W = 7.3, 6.3  # px per character of the 12px / 10.5px monospace fonts
+MAX_LABEL, MAX_SUBLABEL = 28, 36
+
+# op name -> operator as code writes it; reversed forms (`2 - x` is `rsub`) put the value first
+_OPERATORS = {
+    "add": "+",
+    "sub": "−",
+    "subtract": "−",
+    "mul": "×",
+    "multiply": "×",
+    "div": "÷",
+    "divide": "÷",
+    "truediv": "÷",
+    "true_divide": "÷",
+    "floordiv": "//",
+    "floor_divide": "//",
+    "matmul": "@",
+    "pow": "**",
+    "mod": "%",
+    "remainder": "%",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "and": "&",
+    "or": "|",
+    "xor": "^",
+}
+_UNARY = {"neg": "−", "negative": "−", "pos": "+", "invert": "~"}
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the last one an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tensor_label(tensor: dict[str, Any]) -> str:
+    """A tensor's display name: its variable name, else ``tensor@line 3``."""
+    if tensor.get("name"):
+        return str(tensor["name"])
+    line = tensor.get("line")
+    return f"tensor@line {line}" if line is not None else f"tensor {tensor.get('id', '?')}"
+
+
+def short_name(tensor: dict[str, Any]) -> str:
+    """The label inside its module's box: ``weight`` for ``model.0.weight`` in ``model.0``."""
+    label, module = tensor_label(tensor), tensor.get("module")
+    return label[len(module) + 1 :] if module and label.startswith(module + ".") else label
+
+
+def shape_text(shape: Any) -> str:
+    if shape is None:
+        return "?"
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+def facts_text(item: dict[str, Any]) -> str:
+    """``[3] float32`` (``scalar float32`` for shape ``[]``)."""
+    shape = "scalar" if item.get("shape") == [] else shape_text(item.get("shape"))
+    return f"{shape} {str(item.get('dtype') or '').removeprefix('torch.')}".strip()
+
+
+def format_values(values: Any, limit: int = 40) -> str | None:
+    """Nested lists of numbers the way torch prints them (``[1., 2.5]``), or None if too long."""
+    parts: list[str] = []
+    stack: list[Any] = [values]
+    while stack:  # iterative: nested lists of any depth
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, list):
+            stack.append("]")
+            for k in range(len(item) - 1, -1, -1):
+                stack.append(item[k])
+                if k:
+                    stack.append(", ")
+            stack.append("[")
+        elif isinstance(item, float) and item.is_integer():
+            parts.append(f"{item:.0f}.")
+        elif isinstance(item, float):
+            parts.append(f"{item:.4g}")
+        else:
+            parts.append(str(item))
+        if sum(map(len, parts)) > limit:
+            return None
+    return "".join(parts)
+
+
+def summary_text(summary: dict[str, Any] | None) -> str | None:
+    """A summary's values when short, else its norm (``norm 3.464``)."""
+    if not summary:
+        return None
+    if summary.get("values") is not None and summary.get("numel", 1) <= 6:
+        text = format_values(summary["values"], limit=24)
+        if text is not None:
+            return text
+    norm = summary.get("norm")
+    return f"norm {norm:.4g}" if isinstance(norm, (int, float)) else facts_text(summary)
+
+
+def op_label(op: dict[str, Any]) -> tuple[str, str | None]:
+    """(label, sublabel) of an op as code wrote it: ``× 2``, ``+ 3``, ``@``, ``sum``, ``relu_``."""
+    name = str(op.get("name") or "?")
+    if name.startswith("aten."):
+        name = name.split(".")[1]
+    name = name.rsplit(".", 1)[-1]
+    inplace, swapped = bool(op.get("inplace")), False
+    if name.startswith("__") and name.endswith("__") and len(name) > 4:
+        name = name[2:-2]
+        if name[:1] in "ir" and name[1:] in _OPERATORS:
+            inplace, swapped = inplace or name[0] == "i", name[0] == "r"
+            name = name[1:]
+    elif name.startswith("r") and name[1:] in _OPERATORS and name not in _OPERATORS:
+        name, swapped = name[1:], True
+    base = name.removesuffix("_") if name.endswith("_") and not name.endswith("__") else name
+    inplace = inplace or base != name
+    items = [i for i in op.get("inputs") or () if "value" in i]
+    values = [shorten(str(i["value"]), 12) for i in items if "arg" not in i]
+    keywords = [f"{i['arg']}={shorten(str(i['value']), 12)}" for i in items if "arg" in i]
+    if base in _OPERATORS:
+        symbol = _OPERATORS[base] + ("=" if inplace else "")
+        if not values:
+            return symbol, ", ".join(keywords) or None
+        first_is_value = "value" in (op.get("inputs") or [{}])[0]
+        label = f"{values[0]} {symbol}" if first_is_value != swapped else f"{symbol} {values[0]}"
+        return label, ", ".join(values[1:] + keywords) or None
+    if base in _UNARY and not values:
+        return _UNARY[base], ", ".join(keywords) or None
+    sub = shorten("(" + ", ".join(values + keywords) + ")", MAX_SUBLABEL) if values or keywords else None
+    return shorten(base + ("_" if inplace else ""), MAX_LABEL), sub
