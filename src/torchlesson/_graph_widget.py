@@ -14,6 +14,8 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ._layout import layout
+
 __all__ = ["GraphWidget"]
 
 _STATIC = pathlib.Path(__file__).parent / "static"
@@ -166,10 +168,12 @@ class GraphWidget(anywidget.AnyWidget):
 
     Examples
     --------
-    >>> import torchlesson
-    >>> with torchlesson.trace() as t:  # doctest: +SKIP
-    ...     y = (x * 2).sum()
-    >>> torchlesson.GraphWidget(t.to_dict(), view="autograd")  # doctest: +SKIP
+    >>> import torch, torchlesson
+    >>> with torchlesson.trace() as t:
+    ...     x = torch.tensor([1.0, 2.0], requires_grad=True)
+    ...     (x * 2).sum().backward()
+    >>> torchlesson.GraphWidget(t.to_dict(), view="autograd")
+    GraphWidget(3 tensors, 3 ops, 1 backward pass, view='autograd')
     """
 
     _esm = _STATIC / "graph.js"
@@ -209,8 +213,7 @@ class GraphWidget(anywidget.AnyWidget):
 
     @traitlets.validate("pass_index")
     def _check_pass_index(self, proposal: traitlets.Bunch) -> int:
-        index = proposal["value"]
-        passes = len(self._source.get("backward", []))
+        index, passes = proposal["value"], self._counts[2]
         if index < 0 or (index >= passes and index != 0):
             raise traitlets.TraitError(
                 f"pass_index {index} is out of range: the cell ran {passes} backward pass(es)."
@@ -222,8 +225,6 @@ class GraphWidget(anywidget.AnyWidget):
         self._relayout()
 
     def _relayout(self) -> None:
-        from ._layout import layout
-
         collapsed = None if self.collapsed is None else list(self.collapsed)
         self.layouts = {view: compact_layout(layout(self._source, view, collapsed)) for view in VIEWS}
 
