@@ -504,3 +504,35 @@ def test_warnings_name_the_learners_line_as_without_tracing(ipython):
     plain, traced = caught(""), caught("%%autograd_trace\n")
     assert [r[2] for r in plain] == [4, 7]  # the softmax line once (not twice), then the .grad line
     assert traced == plain
+
+
+def test_tensors_made_where_torch_cannot_see_are_still_listed(ipython):
+    """``torch.from_numpy`` is not a torch function the mode sees; the tensor is still the cell's."""
+    code = "import numpy as np, torch\na = np.array([1.0, 2.0])\nb = torch.from_numpy(a)\nc = b * 2\nd = torch.from_numpy(a)"
+    _, trace = run_traced(ipython, code, "magic")
+    for name, line in (("b", 3), ("d", 5)):
+        tensor = trace.tensor(name)
+        assert tensor["created"] is True
+        assert tensor["line"] == line
+        assert tensor["dtype"] == "float64"
+    assert trace.tensor("c")["created"] is True
+
+
+def test_parameters_keep_their_path_and_their_grads_are_named(ipython):
+    code = """\
+import torch
+from torch import nn
+model = nn.Sequential(nn.Linear(3, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+model(torch.ones(4, 3)).sum().backward()
+opt.step()
+for p in model.parameters():
+    pass
+"""
+    _, trace = run_traced(ipython, code, "magic")
+    names = {t["name"] for t in trace.tensors}
+    assert {"model.0.weight", "model.0.bias", "model.0.weight.grad", "model.0.bias.grad"} <= names
+    assert "p" not in names
+    step = [op for op in trace.ops if op["line"] == 6]
+    assert step, "optimizer.step() ran operations on line 6"
+    assert trace.tensor("model.0.weight")["id"] in {o for op in step for o in op["outputs"]}

@@ -261,6 +261,11 @@ class _Tracer:
             self._root_frame = None
             self._root_code = None
             self._root_file = None
+        # tensors already bound before the block: not "made by it" when found bound afterwards
+        self._before: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        for value in list(self._variables().values()):
+            if isinstance(value, torch.Tensor):
+                self._before[value] = True
         mode = _Recorder(self)
         try:
             from torch.nn.modules import module as nn_module
@@ -678,11 +683,12 @@ class _Tracer:
         return line
 
     def _finish(self) -> None:
-        names = self._names()
         source = (
             self.source if self.source is not None else "".join(linecache.getlines(self._root_file or ""))
         )
         targets = _assignment_targets(source) if source else {}
+        self._adopt_new_bindings(targets)
+        names = self._names()
         last_on_line: dict[int, str] = {}
         for record in self._records:
             if record["created"] and record["line"] is not None:
@@ -719,6 +725,7 @@ class _Tracer:
         self.trace._load(self._as_dict(), pending)
         # drop every reference the tracer still has
         self._root_frame = None
+        self._before = WeakIdKeyDictionary()
         self._tensors = WeakIdKeyDictionary()
         self._refs = []
         self._nodes = {}
@@ -732,23 +739,52 @@ class _Tracer:
         return None
 
     def _names(self) -> dict[str, str]:
-        """Tensor id -> the variable (or parameter path) it is bound to after the block."""
+        """Tensor id -> the parameter path or variable it is bound to after the block.
+
+        Parameters and buffers are named by module path first (``model.0.weight``), so a loop variable
+        left bound to one (``for p in model.parameters()``) does not rename it; then variables; then
+        the ``.grad`` tensors of both (``model.0.weight.grad``, ``x.grad``), which optimizers read.
+        """
         names: dict[str, str] = {}
-        for var, value in list(self._variables().items()):
-            if isinstance(value, torch.Tensor) and not var.startswith("_"):
-                record = self._tensors.get(value)
-                if record is not None:
-                    names.setdefault(record["id"], var)
+        named: list[tuple[str, torch.Tensor]] = []
         for var, module in self._named_modules():
-            for path, param in module.named_parameters(prefix=var):
-                record = self._tensors.get(param)
-                if record is not None:
-                    names.setdefault(record["id"], path)
-            for path, buffer in module.named_buffers(prefix=var):
-                record = self._tensors.get(buffer)
-                if record is not None:
-                    names.setdefault(record["id"], path)
+            named.extend(module.named_parameters(prefix=var))
+            named.extend(module.named_buffers(prefix=var))
+        named.extend(
+            (var, value)
+            for var, value in list(self._variables().items())
+            if isinstance(value, torch.Tensor) and not var.startswith("_")
+        )
+        for path, tensor in named:
+            record = self._tensors.get(tensor)
+            if record is not None:
+                names.setdefault(record["id"], path)
+        for path, tensor in named:
+            grad = tensor.grad if tensor.is_leaf else None
+            record = self._tensors.get(grad) if grad is not None else None
+            if record is not None:
+                names.setdefault(record["id"], f"{path}.grad")
         return names
+
+    def _adopt_new_bindings(self, targets: dict[int, str]) -> None:
+        """Tensors the block bound to a name without any op we could see (``torch.from_numpy``)."""
+        starts: dict[str, int] = {}
+        previous = None
+        for line in sorted(targets):
+            var = targets[line]
+            if var != previous or line - 1 not in targets:
+                starts[var] = line
+            previous = var
+        for var, value in list(self._variables().items()):
+            if not isinstance(value, torch.Tensor) or var.startswith("_") or value in self._before:
+                continue
+            record = self._tensors.get(value)
+            if record is None:
+                self._new_tensor(value, starts.get(var), True)
+            elif not record["created"] and not record["is_parameter"] and record["grad_fn"] is None:
+                # first met as an input, yet bound to a new name by the block: the block made it
+                record["created"] = True
+                record["line"] = starts.get(var, record["line"])
 
     def _as_dict(self) -> dict:
         tensors = []
