@@ -307,3 +307,12 @@ def test_exported_html_shows_the_questions_but_not_the_answers(run_notebook, tmp
         for secret in secrets(question):
             assert secret.replace("`", "") not in shown, (question.id, secret)
             assert json.dumps(max(secret.split("`"), key=len))[1:-1] not in with_state, (question.id, secret)
+
+
+def test_text_summary_counts_one_question_in_the_singular():
+    import torchlesson
+
+    widget = torchlesson.quiz("autograd", question=1)
+    bundle, _metadata = widget._repr_mimebundle_()
+    text = bundle["text/plain"]
+    assert "(1 question;" in text

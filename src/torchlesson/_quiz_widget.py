@@ -256,7 +256,9 @@ def static_html(quiz: Quiz) -> str:
 
 def text_summary(quiz: Quiz) -> str:
     """A readable plain-text version of the quiz (terminals, text-only front-ends); no answers."""
-    lines = [f"Quiz: {quiz.title} ({len(quiz.questions)} questions; answers are checked in a live kernel)"]
+    count = len(quiz.questions)
+    noun = "question" if count == 1 else "questions"
+    lines = [f"Quiz: {quiz.title} ({count} {noun}; answers are checked in a live kernel)"]
     for number, question in enumerate(quiz.questions, start=1):
         lines.append(f"{number}. {question.prompt}")
         lines.extend(f"       {line}" for line in question.code.splitlines())
