@@ -247,6 +247,7 @@ class _Tracer:
         self._op_error: dict | None = None
         self._error: dict | None = None
         self._module_stack: list[str] = []
+        self._deferred: list[dict] = []  # small summaries whose statistics are computed when read
         self._module_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._handles: list[Any] = []
         # NOTE [earlier nodes]: autograd numbers nodes per thread in creation order, so a node whose
@@ -366,7 +367,7 @@ class _Tracer:
         }
         self._facts_into(record, tensor)
         if tensor.numel() <= _facts.MAX_VALUES:
-            record["value"] = _facts.summarize(tensor)
+            record["value"] = _facts.summarize(tensor, deferred=self._deferred)
         self._tensors[tensor] = record
         self._records.append(record)
         self._refs.append(weakref.ref(tensor))
@@ -587,7 +588,7 @@ class _Tracer:
             "line": line,
             "kind": "grad" if kind == _GRAD else "backward",
             "root": [self._tensor_id(t, line) for t in roots],
-            "gradient": _facts.summarize(grads_given[0]) if grads_given else None,
+            "gradient": _facts.summarize(grads_given[0], deferred=self._deferred) if grads_given else None,
             "retain_graph": bool(bound.get("retain_graph") or bound.get("create_graph")),
             "create_graph": bool(bound.get("create_graph")),
             "order": [],
@@ -615,11 +616,14 @@ class _Tracer:
             inputs = list(_tensors_in(bound["inputs"]))
             for tensor, grad in zip(inputs, result, strict=False):
                 if grad is not None:
-                    passage["grads"][self._tensor_id(tensor, line)] = _facts.summarize(grad)
+                    passage["grads"][self._tensor_id(tensor, line)] = _facts.summarize(
+                        grad, deferred=self._deferred
+                    )
         return result
 
     def _hook_node(self, node, record: dict, passage: dict):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
+        deferred = self._deferred
         is_leaf_node = record["name"] == _ACCUMULATE_GRAD
 
         def prehook(grad_outputs):
@@ -627,7 +631,7 @@ class _Tracer:
             passage["order"].append(node_id)
             for output_nr, tensor_id in outputs.items():
                 if output_nr < len(grad_outputs) and grad_outputs[output_nr] is not None:
-                    grads[tensor_id] = _facts.summarize(grad_outputs[output_nr])
+                    grads[tensor_id] = _facts.summarize(grad_outputs[output_nr], deferred=deferred)
                     if is_leaf_node:
                         passage["accumulated"].append(tensor_id)
 
@@ -722,7 +726,7 @@ class _Tracer:
                     record["kind"] = "leaf"
                 else:
                     record["kind"] = "constant"
-        self.trace._load(self._as_dict(), pending)
+        self.trace._load(self._as_dict(), pending, self._deferred)
         # drop every reference the tracer still has
         self._root_frame = None
         self._before = WeakIdKeyDictionary()
@@ -730,11 +734,10 @@ class _Tracer:
         self._refs = []
         self._nodes = {}
 
-    @staticmethod
-    def _summary_at_end(record: dict, key: str, tensor: torch.Tensor, pending: list) -> dict | None:
+    def _summary_at_end(self, record: dict, key: str, tensor: torch.Tensor, pending: list) -> dict | None:
         """Small tensors are summarised now; big ones when the trace is first read (see Trace)."""
         if tensor.numel() <= _facts.MAX_VALUES:
-            return _facts.summarize(tensor)
+            return _facts.summarize(tensor, deferred=self._deferred)
         pending.append((record, key, weakref.ref(tensor), _facts.version_of(tensor)))
         return None
 
@@ -787,10 +790,8 @@ class _Tracer:
                 record["line"] = starts.get(var, record["line"])
 
     def _as_dict(self) -> dict:
-        tensors = []
         for record in self._records:
-            entry = {k: v for k, v in record.items() if k != "is_parameter"}
-            tensors.append(entry)
+            del record["is_parameter"]  # a working field: "kind" says it in the schema
         nodes = [
             {
                 "id": n["id"],
@@ -813,7 +814,7 @@ class _Tracer:
             "schema": SCHEMA,
             "lines": self._lines(),
             "modules": dict(sorted(modules.items())),
-            "tensors": tensors,
+            "tensors": self._records,
             "ops": self._ops,
             "autograd": {"nodes": nodes, "edges": self._edges},
             "backward": self._passes,

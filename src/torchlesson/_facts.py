@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 
 #: tensors with at most this many elements carry all their values in a summary
@@ -53,18 +54,26 @@ def _flat(values: Any) -> list:
 
 def _stats_from_list(flat: list[float]) -> dict[str, Any]:
     n = len(flat)
+    if any(math.isnan(v) for v in flat):  # as torch: a NaN anywhere makes every statistic NaN
+        return dict.fromkeys(("min", "max", "mean", "std", "norm"), math.nan)
+    if not all(math.isfinite(v) for v in flat):
+        return {"min": min(flat), "max": max(flat), "mean": sum(flat) / n, "std": math.nan, "norm": math.inf}
     mean = math.fsum(flat) / n
     var = math.fsum((v - mean) ** 2 for v in flat) / (n - 1) if n > 1 else 0.0
     norm = math.sqrt(math.fsum(v * v for v in flat))
     return {"min": min(flat), "max": max(flat), "mean": mean, "std": math.sqrt(var), "norm": norm}
 
 
-def summarize(tensor: torch.Tensor, *, with_stats: bool = True) -> dict[str, Any]:
+def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str, Any]:
     """A JSON-safe summary of a tensor's value.
 
     ``{shape, dtype, numel, values, min, max, mean, std, norm}``; ``values`` (nested lists) only when
-    ``numel <= MAX_VALUES``. Stats are ``None`` where they do not apply (empty, meta, complex,
-    sparse tensors) or when ``with_stats`` is false.
+    ``numel <= MAX_VALUES``. Stats are ``None`` where they do not apply (empty, meta, complex or
+    sparse tensors).
+
+    With ``deferred`` (a list), a small tensor's values are copied now and its statistics are left
+    for :func:`complete` (the summary is appended to ``deferred``): copying 64 numbers is cheap,
+    computing statistics in Python is not, and the tracer does this for every tensor.
 
     >>> summarize(torch.tensor([1.0, 2.0]))["mean"]
     1.5
@@ -86,22 +95,35 @@ def summarize(tensor: torch.Tensor, *, with_stats: bool = True) -> dict[str, Any
     if numel == 0 or t.device.type == "meta" or t.layout != torch.strided:
         return summary
     if numel <= MAX_VALUES:
-        values = t.cpu().tolist() if t.device.type != "cpu" else t.tolist()
-        summary["values"] = _json_values(values)
-        if t.is_complex() or not with_stats:
-            return summary
-        flat = [float(v) for v in _flat(values)] if isinstance(values, list) else [float(values)]
-        if all(math.isfinite(v) for v in flat):
-            summary.update(_stats_from_list(flat))
-            if t.dtype == torch.bool or not t.is_floating_point():
-                summary["min"], summary["max"] = int(summary["min"]), int(summary["max"])
-        else:
-            summary.update(_torch_stats(t))
-        return _finite(summary)
-    if t.is_complex() or not with_stats:
+        summary["values"] = t.cpu().tolist() if t.device.type != "cpu" else t.tolist()
+        if deferred is None:
+            return complete(summary)
+        deferred.append(summary)
+        return summary
+    if t.is_complex():
         return summary
     summary.update(_torch_stats(t))
     return _finite(summary)
+
+
+def complete(summary: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the statistics of a small summary from its values (see ``summarize(deferred=...)``)."""
+    values = summary["values"]
+    summary["values"] = _json_values(values)
+    if summary["dtype"].startswith("complex"):
+        return summary
+    flat = [float(v) for v in _flat(values)] if isinstance(values, list) else [float(values)]
+    summary.update(_stats_from_list(flat))
+    integral = "float" not in summary["dtype"]  # ints and bools read as ints
+    if integral and all(math.isfinite(summary[k]) for k in ("min", "max")):
+        summary["min"], summary["max"] = int(summary["min"]), int(summary["max"])
+    return _finite(summary)
+
+
+# torch splits reductions over more elements than this across threads (at::internal::GRAIN_SIZE)
+_PARALLEL_GRAIN = 32768
+_NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32,
+                           torch.int64, torch.uint8})  # fmt: skip
 
 
 def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
@@ -110,15 +132,27 @@ def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     std is derived from the sum of squares (the norm) and the mean: accurate enough to read, and
     it keeps the cost of summarising every gradient of a backward pass low.
     """
-    f = t if t.is_floating_point() else t.double()
-    n = f.numel()
-    low, high = torch.aminmax(f)
-    row = torch.stack([low.to(f.dtype), high.to(f.dtype), f.sum(), torch.linalg.vector_norm(f)])
-    mn, mx, total, norm = row.double().cpu().tolist()
+    n = t.numel()
+    if t.device.type == "cpu" and n > _PARALLEL_GRAIN and t.dtype in _NUMPY_DTYPES:
+        # NOTE [single-threaded statistics]: torch would run these reductions on its thread pool;
+        # when a core is busy, a parallel region can wait milliseconds at its barrier. NumPy reads
+        # the same memory (no copy) on one thread, in a predictable ~100 us per 200k elements.
+        a = t.resolve_conj().resolve_neg().numpy().reshape(-1)
+        mn, mx, total = a.min().item(), a.max().item(), float(a.sum(dtype=np.float64))
+        squares = float(np.dot(a, a)) if a.dtype.kind == "f" else float(np.dot(a.astype(np.float64), a))
+        norm = math.sqrt(max(squares, 0.0))
+    else:
+        # sums of half-precision or integer values need a wider accumulator to read right
+        f = t.double() if not t.is_floating_point() else (t.float() if t.element_size() < 4 else t)
+        low, high = torch.aminmax(f)
+        row = torch.stack([low.to(f.dtype), high.to(f.dtype), f.sum(), torch.linalg.vector_norm(f)])
+        mn, mx, total, norm = row.double().cpu().tolist()
     mean = total / n
     var = max(norm * norm - n * mean * mean, 0.0) / (n - 1) if n > 1 else 0.0
     if not t.is_floating_point():
         mn, mx = int(mn), int(mx)
+    else:
+        mn, mx = float(mn), float(mx)
     return {"min": mn, "max": mx, "mean": mean, "std": math.sqrt(var), "norm": norm}
 
 

@@ -23,29 +23,36 @@ class Trace:
     def __init__(self, data: dict | None = None) -> None:
         self._data: dict[str, Any] | None = data
         self._pending: list = []
+        self._deferred: list = []
 
-    def _load(self, data: dict, pending: list | None = None) -> None:
+    def _load(self, data: dict, pending: list | None = None, deferred: list | None = None) -> None:
         self._data = data
         self._pending = pending or []
+        self._deferred = deferred or []
 
     @property
     def _d(self) -> dict:
         if self._data is None:
             raise RuntimeError("the trace is filled when its `with torchlesson.trace()` block ends")
-        if self._pending:
+        if self._pending or self._deferred:
             self._summarize_pending()
         return self._data
 
     def _summarize_pending(self) -> None:
-        """Summarise the big tensors still alive at the block's end, the first time anyone reads.
+        """Finish the summaries the tracer left for later, the first time anyone reads the trace.
+
+        The statistics of small tensors are computed from the values copied during the block.
 
         NOTE [lazy summaries]: the statistics of large tensors (parameters, activations) cost as much
         as the operations that made them, so the tracer keeps only a weak reference and the tensor's
         version counter. If the tensor was freed or changed in place since the block ended, the
         summary says so instead of showing numbers the block never saw.
         """
-        from ._facts import placeholder, summarize, version_of
+        from ._facts import complete, placeholder, summarize, version_of
 
+        deferred, self._deferred = self._deferred, []
+        for summary in deferred:
+            complete(summary)
         pending, self._pending = self._pending, []
         for record, key, ref, version in pending:
             tensor = ref()
