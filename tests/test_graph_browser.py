@@ -145,6 +145,72 @@ def test_text_is_readable_in_the_theme(lab_page, theme: str) -> None:
     assert lab_page.page_errors == []
 
 
+TRAINING_STEP = [
+    "%load_ext torchlesson\nimport torch\nfrom torch import nn\n"
+    "torch.manual_seed(0)\ninputs = torch.linspace(-2, 2, 16).unsqueeze(1)\n"
+    "model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))\n"
+    "optimizer = torch.optim.SGD(model.parameters(), lr=0.05)",
+    "%%autograd_trace\n"
+    "optimizer.zero_grad()\n"
+    "prediction = model(inputs)\n"
+    "loss = nn.functional.mse_loss(prediction, inputs**2).sum(dim=0)\n"
+    "loss.backward()",
+]
+
+# Boxes (page coordinates) of the elements `selector` matches under `root`.
+JS_BOXES = """([root, selector]) => [...root.querySelectorAll(selector)].map((e) => {
+  const r = e.getBoundingClientRect();
+  return { text: e.textContent, left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+})"""
+
+
+def meet(a: dict, b: dict) -> bool:
+    return (
+        a["left"] < b["right"] - 0.5
+        and b["left"] < a["right"] - 0.5
+        and a["top"] < b["bottom"] - 0.5
+        and b["top"] < a["bottom"] - 0.5
+    )
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_training_step_gradients_and_op_arguments_sit_inside_their_boxes(lab_page, theme: str) -> None:
+    page = lab_page.open(TRAINING_STEP, theme=theme)
+    widget = page.locator(".torchlesson-graph")
+    page.mouse.move(1, 1)  # no tooltip in the picture
+    lab_page.screenshot(f"training-step-{theme}", widget)
+    # the whole graph, so that no box is culled as out of view
+    widget.get_by_role("button", name="Fit the whole graph in the view").click()
+    root = widget.evaluate_handle("e => e")
+    params = widget.locator(".tl-node.t-parameter[data-id]")  # not the legend's
+    assert params.count() == 4
+    for k in range(4):
+        param = params.nth(k)
+        name = svg_texts(param.locator(".tl-name"))[0]
+        (box,) = page.evaluate(JS_BOXES, [param.evaluate_handle("e => e"), ".tl-box"])
+        chips = page.evaluate(JS_BOXES, [param.evaluate_handle("e => e"), ".tl-chip"])
+        # both gradients inside the box: the one that flowed in (outlined), then the stored .grad (filled)
+        assert [c["text"].partition(" = ")[0] for c in chips] == [f"∂loss/∂{name}", f"{name}.grad"]
+        assert svg_texts(param.locator(".chip-stored text"))[0].startswith(f"{name}.grad = ")
+        for chip in chips:
+            assert box["left"] <= chip["left"] < chip["right"] <= box["right"], (name, chip)
+            assert box["top"] < chip["top"] < chip["bottom"] <= box["bottom"], (name, chip)
+    assert widget.locator(".tl-tab").count() == 0  # nothing is drawn above a box
+    titles = page.evaluate(JS_BOXES, [root, ".tl-group-header"])
+    assert {t["text"].split(" ")[1] for t in titles} == {"model", "model.0", "model.1", "model.2"}
+    for node in page.evaluate(JS_BOXES, [root, ".tl-node[data-id]"]):
+        assert not [t["text"] for t in titles if meet(node, t)], node["text"]
+    # an op's other arguments get a row of their own, inside its pill
+    (op,) = [
+        o for o in page.evaluate(JS_BOXES, [root, ".tl-node.kind-op[data-id]"]) if o["text"].startswith("sum")
+    ]
+    subs = page.evaluate(JS_BOXES, [root, ".tl-node.kind-op[data-id] .tl-sub"])
+    assert sorted(s["text"] for s in subs) == ["(dim=0)", "(reduction='mean')"]
+    (sub,) = [s for s in subs if s["text"] == "(dim=0)"]
+    assert op["top"] < sub["top"] < sub["bottom"] <= op["bottom"]
+    assert lab_page.page_errors == []
+
+
 def test_a_module_box_collapses_and_expands_through_the_kernel(lab_page) -> None:
     page = lab_page.open(
         [

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import math
 
 import pytest
 import torch
 from torch import nn
 
 import torchlesson
-from _synthetic import SHAPES, TraceBuilder, diamonds, forward_node_count, mlp, seed
+from _synthetic import SHAPES, TraceBuilder, diamonds, forward_node_count, mlp, seed, summary
 from torchlesson._labels import op_label
 from torchlesson._layout import layout
 
@@ -54,6 +55,11 @@ def check_geometry(lay: dict) -> None:
     for n in lay["nodes"]:
         assert n["w"] / 2 <= n["x"] <= lay["width"] - n["w"] / 2
         assert n["h"] / 2 <= n["y"] <= lay["height"] - n["h"] / 2
+
+
+def fits(w: float) -> int:
+    """Characters of the 10.5px font that graph.js writes in a box `w` px wide (its `fits`)."""
+    return math.floor((w - 15) / 6.3 + 0.05)
 
 
 def chain_from_top(lay: dict) -> list[str]:
@@ -243,10 +249,58 @@ def test_failing_op_is_drawn_in_red_with_its_input_shapes() -> None:
     (error,) = [n for n in lay["nodes"] if "error" in n["classes"]]
     assert (error["label"], error["sublabel"]) == ("matmul", "[2, 3], [4, 5]")
     assert {e["source"] for e in lay["edges"] if e["target"] == error["id"]} == {a, c}
+    assert error["h"] == 24  # one row: the shapes are written under it
     b.error["inputs"] = [{"shape": [2, 3]}]  # no tensor ids: the error still shows, at the bottom
+    b.error["op_name"] = "backward"
     lay = layout(b.to_dict())
     (error,) = [n for n in lay["nodes"] if "error" in n["classes"]]
     assert error["rank"] == max(n["rank"] for n in lay["nodes"])
+    assert math.floor((error["w"] - 15) / 7.3 + 0.05) >= len("✕ backward")  # graph.js adds a cross
+
+
+def test_a_stored_grad_gets_a_row_of_its_own_below_the_gradient_that_flowed_in() -> None:
+    """NOTE [gradient rows]: x shows ∂loss/∂x (flowed, not kept) and x.grad (stored), both inside."""
+    tensors = by_label(layout(seed()), "tensor")
+    assert tensors["x"]["grad_label"] == "∂loss/∂x = [2., 2., 2.]"
+    assert tensors["x"]["stored_label"] == "x.grad = [2., 2., 2.]"
+    assert tensors["x"]["h"] == 68  # name, facts, two gradient rows
+    assert tensors["y"]["h"] == 54  # a non-leaf stores no .grad: one row
+    assert "stored_label" not in tensors["y"]
+    assert tensors["x"]["y"] < tensors["y"]["y"]
+
+
+def test_a_stored_grad_without_a_backward_pass_still_has_its_row() -> None:
+    """`optimizer.step()` alone: the parameters' .grad are stored, nothing flowed in this cell; the
+    row goes on the parameter, not on the version `add_` makes of it."""
+    b = TraceBuilder()
+    w = b.leaf("model.0.bias", [1], module="model.0", grad={**summary([1], -3.391), "norm": 3.391})
+    b.inplace("add_", w, -0.05)
+    lay = layout(b.to_dict())
+    first, version = (n for n in lay["nodes"] if n["ref"] == w)
+    assert (first["label"], first["grad_label"], first["stored_label"]) == (
+        "bias",
+        None,
+        "bias.grad = [-3.391]",
+    )
+    assert first["h"] == 54
+    # wide enough for what graph.js writes: the value as torch prints it, or else the norm
+    assert fits(first["w"]) >= len("bias.grad = [-3.3910]")
+    assert "version" in version["classes"]
+    assert version["h"] == 38
+    assert fits(version["w"]) >= len(version["sublabel"]) == len("[1] float32 · v1")  # not cut short
+    assert "stored_label" not in version
+    check_geometry(lay)
+
+
+def test_ops_with_more_arguments_get_a_second_row_for_them() -> None:
+    b = TraceBuilder()
+    x = b.leaf("x", [3])
+    h = b.op("leaky_relu", [x, 0.2], "h")
+    b.op("mul", [h, 2], "y")
+    ops = by_label(layout(b.to_dict()), "op")
+    assert (ops["leaky_relu"]["sublabel"], ops["leaky_relu"]["h"]) == ("(0.2)", 36)
+    assert fits(ops["leaky_relu"]["w"]) >= len("(0.2)")
+    assert (ops["× 2"]["sublabel"], ops["× 2"]["h"]) == (None, 24)
 
 
 def test_unnamed_tensors_are_named_by_their_line() -> None:
@@ -332,6 +386,52 @@ def test_real_mlp_module_boxes_do_not_overlap(view: str) -> None:
             inside = g["x"] < n["x"] < g["x"] + g["w"] and g["y"] < n["y"] < g["y"] + g["h"]
             member = (n["group"] or "") == g["id"] or (n["group"] or "").startswith(g["id"] + ".")
             assert inside == member, (n["label"], g["id"])
+    check_geometry(lay)
+
+
+def drawn_boxes(lay: dict, trace: dict) -> list[tuple[float, float, float, float, str]]:
+    """Each node's box grown by what graph.js draws outside it: a gradient row the box has no room
+    for becomes a 14 px tab above it (NOTE [gradient rows])."""
+    tensors = {t["id"]: t for t in trace["tensors"]}
+    grads = (trace["backward"] or [{}])[-1].get("grads") or {}
+    out = []
+    for left, top, right, bottom, node_id in node_boxes(lay):
+        n = next(n for n in lay["nodes"] if n["id"] == node_id)
+        tabs = 0
+        if n["kind"] == "tensor" and "version" not in n["classes"]:
+            rows = (n["ref"] in grads) + bool(tensors[n["ref"]].get("grad"))
+            tabs = max(0, rows - int(n["h"] - 38) // 14)
+        out.append((left, top - 14 * tabs, right, bottom, node_id))
+    return out
+
+
+def test_training_step_draws_nothing_over_a_module_title() -> None:
+    """Parameters show the gradient that reached them and their .grad inside their box, so neither
+    covers the title of the module box they sit in."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    inputs = torch.linspace(-2, 2, 16).unsqueeze(1)
+    with torchlesson.trace() as t:
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(inputs), inputs**2)
+        loss.backward()
+    trace = t.to_dict()
+    lay = layout(trace)
+    params = [n for n in lay["nodes"] if "parameter" in n["classes"]]
+    assert sorted(n["stored_label"].partition(" = ")[0] for n in params) == [
+        "bias.grad",
+        "bias.grad",
+        "weight.grad",
+        "weight.grad",
+    ]
+    assert all(n["h"] == 68 for n in params)
+    # a module box's title bar is 19 px tall in graph.js
+    titles = [(g["x"], g["y"], g["x"] + g["w"], g["y"] + 19, g["id"]) for g in lay["groups"]]
+    drawn = drawn_boxes(lay, trace)
+    for box in drawn:
+        assert overlapping_boxes([box, *titles]) == [], box
+    assert overlapping_boxes(drawn) == []
     check_geometry(lay)
 
 

@@ -113,6 +113,44 @@ def test_svg_shows_what_the_lesson_talks_about() -> None:
     assert "cuda:0" in title
 
 
+def test_gradients_are_drawn_inside_the_box_flowed_outlined_stored_filled() -> None:
+    lay = {n["id"]: n for n in layout(seed())["nodes"]}
+    root = parse(to_svg(seed()))
+    x = next(g for g in groups_of(root, "node") if texts(g)[0] == "x")
+    box = x.find(f"{SVG}rect")
+    (flowed,) = groups_of(x, "flowed")
+    (stored,) = groups_of(x, "stored")
+    assert texts(flowed) == ["∂loss/∂x = [2., 2., 2.]"]
+    assert texts(stored) == ["x.grad = [2., 2., 2.]"]
+    flowed_rect, stored_rect = flowed.find(f"{SVG}rect"), stored.find(f"{SVG}rect")
+    assert flowed_rect.get("stroke-dasharray") and flowed_rect.get("fill") == "#ffffff"  # outlined
+    assert not stored_rect.get("stroke-dasharray") and stored_rect.get("fill") != "#ffffff"  # filled
+    assert stored.find(f"{SVG}text").get("font-weight") == "bold"
+    top, bottom = float(box.get("y")), float(box.get("y")) + float(box.get("height"))
+    assert float(box.get("height")) == lay[x.get("data-id")]["h"] == 68
+    rows = [
+        (float(r.get("y")), float(r.get("y")) + float(r.get("height"))) for r in (flowed_rect, stored_rect)
+    ]
+    assert top < rows[0][0] < rows[0][1] <= rows[1][0] < rows[1][1] < bottom  # inside, one under the other
+    name_y = float(x.find(f"{SVG}text").get("y"))
+    assert top < name_y < rows[0][0]  # the name stays above the rows
+    y = next(g for g in groups_of(root, "node") if texts(g)[0] == "y")
+    assert groups_of(y, "stored") == []  # a non-leaf stores no .grad
+
+
+def test_op_arguments_are_written_on_a_second_row_inside_the_pill() -> None:
+    b = TraceBuilder()
+    x = b.leaf("x", [3])
+    b.op("leaky_relu", [x, 0.2], "h")
+    root = parse(to_svg(b.to_dict()))
+    (op,) = [g for g in groups_of(root, "node") if "op" in g.get("class").split()]
+    assert texts(op) == ["leaky_relu", "(0.2)"]
+    pill = op.find(f"{SVG}rect")
+    top, bottom = float(pill.get("y")), float(pill.get("y")) + float(pill.get("height"))
+    baselines = [float(t.get("y")) for t in op.iter(f"{SVG}text")]
+    assert top + 10 <= baselines[0] < baselines[1] <= bottom - 3
+
+
 def test_failing_op_is_red_with_its_input_shapes() -> None:
     b = TraceBuilder()
     a = b.leaf("a", [2, 3], requires_grad=False)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._labels import (
     CHAR_W,
+    MAX_GRAD_LABEL,
     MAX_LABEL,
     MAX_SUBLABEL,
     SMALL_CHAR_W,
@@ -20,11 +21,16 @@ from ._labels import (
     shape_text,
     short_name,
     shorten,
+    summary_chars,
     summary_text,
     tensor_label,
 )
 
 AUTO_COLLAPSE_NODES = 150  # above this many nodes, modules are collapsed when `collapsed` is None
+# Box heights in px. An op is a pill of one row, or two when it has a sublabel (`sum` over
+# `(dim=0)`); a tensor has its name and its facts, then one row per gradient it shows and a little
+# room under the last one, so it does not sit on the border (see NOTE [gradient rows]).
+OP_H, OP_TWO_ROWS_H, TENSOR_H, GRAD_ROW_H, GRAD_ROWS_PAD = 24, 36, 38, 14, 2
 
 
 class Graph:
@@ -40,7 +46,7 @@ class Graph:
             return self.index[node_id]
         width = max(len(label) * CHAR_W, len(sublabel or "") * SMALL_CHAR_W, 24.0) + 16
         node = {"id": node_id, "kind": kind, "ref": ref, "label": label, "sublabel": sublabel}
-        node.update(w=round(width), h=24, group=None, classes=[], grad_label=None, line=None)
+        node.update(w=round(width), h=OP_H, group=None, classes=[], grad_label=None, line=None)
         node.update(extra)
         self.index[node_id] = len(self.nodes)
         self.nodes.append(node)
@@ -77,6 +83,29 @@ def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | N
     return root, last.get("grads") or {}
 
 
+def _gradient_rows(
+    node: dict[str, Any], tensor: dict[str, Any], root: str | None, flowed: dict[str, Any] | None
+) -> None:
+    """NOTE [gradient rows]: below a tensor's name and facts, one row per gradient it shows: the
+    gradient that flowed into it in the last backward pass (``grad_label``: ``∂loss/∂x = …``, drawn
+    as an outlined pill: it was not kept), then the ``.grad`` it stores after the cell
+    (``stored_label``: ``x.grad = …``, a filled pill; leaves, parameters, tensors that retain grad).
+    The box is tall and wide enough for both, so nothing is drawn outside it (over a module box's
+    title). ``stored_label`` is set only where there is one: most nodes have none. The rows go on a
+    tensor's first node, not on the versions that in-place ops make of it."""
+    chars = []
+    if flowed is not None:
+        prefix = f"∂{root}/∂{short_name(tensor)} = "
+        node["grad_label"] = shorten(prefix + (summary_text(flowed) or "?"), MAX_GRAD_LABEL)
+        chars.append(len(prefix) + summary_chars(flowed))
+    if tensor.get("grad"):
+        prefix = f"{node['label']}.grad = "
+        node["stored_label"] = shorten(prefix + (summary_text(tensor["grad"]) or "?"), MAX_GRAD_LABEL)
+        chars.append(len(prefix) + summary_chars(tensor["grad"]))
+    node["h"] = TENSOR_H + (GRAD_ROW_H * len(chars) + GRAD_ROWS_PAD if chars else 0)
+    node["w"] = max([node["w"], *(round(min(c, MAX_GRAD_LABEL) * SMALL_CHAR_W + 16) for c in chars)])
+
+
 def _tensor_node(graph: Graph, tensor: dict[str, Any], node_id: str, extra_classes: list[str]) -> int:
     tid = tensor["id"]
     classes = [tensor.get("kind") or "constant"]
@@ -100,7 +129,7 @@ def _tensor_node(graph: Graph, tensor: dict[str, Any], node_id: str, extra_class
         classes=classes,
         line=tensor.get("line"),
         group=tensor.get("module"),
-        h=38,
+        h=TENSOR_H,
     )
 
 
@@ -122,11 +151,9 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
             node = graph.nodes[idx]
             if version is not None:
                 node["sublabel"] = f"{node['sublabel']} · v{version}"
-            elif tid in grads:
-                flow = summary_text(grads[tid]) or "?"
-                node["grad_label"] = shorten(f"∂{root}/∂{short_name(info)} = {flow}", 44)
-                node["h"] = 52
-            node["w"] = max(node["w"], round(len(node["grad_label"] or "") * SMALL_CHAR_W + 16))
+                node["w"] = max(node["w"], round(len(node["sublabel"]) * SMALL_CHAR_W + 16))
+            else:
+                _gradient_rows(node, info, root, grads.get(tid))
         return node_id
 
     current: dict[str, str] = {}  # tensor id -> node id of its latest version (in-place ops)
@@ -143,7 +170,15 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
             ["op"] + ["inplace"] * bool(op.get("inplace")) + ["no-grad"] * (not op.get("grad_enabled", 1))
         )
         graph.add(
-            op["id"], "op", op["id"], label, sub, classes=classes, group=op.get("module"), line=op.get("line")
+            op["id"],
+            "op",
+            op["id"],
+            label,
+            sub,
+            classes=classes,
+            group=op.get("module"),
+            line=op.get("line"),
+            h=OP_TWO_ROWS_H if sub else OP_H,
         )
         for source in sources:
             graph.edge(source, op["id"], "data")
@@ -193,7 +228,9 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         node = graph.nodes[graph.index[error_op if error_op in graph.index else "error"]]
         node["classes"] = [*node["classes"], "error"]
         node["sublabel"] = shapes or node["sublabel"]
-        node["w"] = max(node["w"], round(len(shapes) * SMALL_CHAR_W + 16))
+        node["h"] = OP_H  # one row: the input shapes are written under it (nothing follows a failure)
+        label_w = (len(node["label"]) + 2) * CHAR_W  # graph.js writes "✕ " before it
+        node["w"] = max(node["w"], round(max(label_w, len(shapes) * SMALL_CHAR_W) + 16))
 
 
 def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:

@@ -6,10 +6,11 @@ that size its box. Pure Python, no torch; the layout and the static SVG both use
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 CHAR_W, SMALL_CHAR_W = 7.3, 6.3  # px per character of the 12px / 10.5px monospace fonts
-MAX_LABEL, MAX_SUBLABEL = 28, 36
+MAX_LABEL, MAX_SUBLABEL, MAX_GRAD_LABEL = 28, 36, 44  # characters of a name, facts, a gradient row
 
 # op name -> operator as code writes it; reversed forms (`2 - x` is `rsub`) put the value first
 _OPERATORS = {
@@ -108,6 +109,66 @@ def summary_text(summary: dict[str, Any] | None) -> str | None:
             return text
     norm = summary.get("norm")
     return f"norm {norm:.4g}" if isinstance(norm, (int, float)) else facts_text(summary)
+
+
+def _flat(values: Any) -> list[Any]:
+    flat, stack = [], [values]
+    while stack:  # iterative: nested lists of any depth
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        else:
+            flat.append(item)
+    return flat
+
+
+def torch_values_text(values: Any, dtype: str) -> str:
+    """``values`` as graph.js prints them, like torch (its ``numberFormat``): ``2.`` when all are
+    whole, else 4 decimals (``-3.3910``), or ``1.0000e-05`` when some are tiny or huge."""
+    finite = [
+        float(v)
+        for v in _flat(values)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ]
+    mags = [abs(v) for v in finite if v]
+    big, small = max(mags, default=0.0), min(mags, default=1.0)
+    if "bool" in dtype or any(word in dtype for word in ("int", "long", "short")):
+        spec, suffix = "", ""
+    elif all(v.is_integer() for v in finite) and big < 1e8:
+        spec, suffix = ".0f", "."
+    else:
+        spec, suffix = (".4e", "") if big >= 1e8 or small < 1e-4 else (".4f", "")
+    parts: list[str] = []
+    stack: list[Any] = [values]
+    while stack:  # strings (the brackets and commas pushed here, or values) are written as they are
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.append("]")
+            for k in range(len(item) - 1, -1, -1):
+                stack.append(item[k])
+                if k:
+                    stack.append(", ")
+            stack.append("[")
+        elif spec and isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item):
+            parts.append(format(float(item), spec) + suffix)
+        else:
+            parts.append(str(item))
+    return "".join(parts)
+
+
+def summary_chars(summary: dict[str, Any] | None) -> int:
+    """Characters a summary needs in a box: what :func:`summary_text` writes (the static SVG), and
+    room for what graph.js writes: the values as torch prints them (``[-3.3910]`` is longer than
+    ``[-3.391]``) or, where they do not fit, the norm."""
+    text = summary_text(summary) or "?"
+    if not summary:
+        return len(text)
+    options = []
+    if summary.get("values") is not None:
+        options.append(len(torch_values_text(summary["values"], str(summary.get("dtype") or ""))))
+    if isinstance(summary.get("norm"), (int, float)):
+        options.append(len(f"norm {summary['norm']:.4g}"))
+    return max(len(text), min(options, default=0))
 
 
 def op_label(op: dict[str, Any]) -> tuple[str, str | None]:

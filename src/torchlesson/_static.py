@@ -27,10 +27,11 @@ import re
 from html import escape
 from typing import Any
 
+from ._graph import GRAD_ROW_H, TENSOR_H
 from ._layout import CHAR_W, facts_text, format_values, layout, summary_text, tensor_label
 
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
-TEXT, MUTED, GRAD, RED = "#1f2328", "#57606a", "#1a7f37", "#cf222e"
+TEXT, MUTED, GRAD, GRAD_FILL, RED = "#1f2328", "#57606a", "#1a7f37", "#dafbe1", "#cf222e"
 # node fill, stroke, stroke width by class (first match wins)
 _NODE_STYLE = [
     ("error", ("#ffebe9", RED, 2.0)),
@@ -39,7 +40,7 @@ _NODE_STYLE = [
     ("intermediate", ("#f6f8fa", "#6e7781", 1.2)),
     ("constant", ("#f6f8fa", "#8c959f", 1.0)),
     ("grad_fn", ("#fbefff", "#8250df", 1.2)),
-    ("grad", ("#dafbe1", GRAD, 1.5)),
+    ("grad", (GRAD_FILL, GRAD, 1.5)),
     ("group", ("#f6f8fa", "#6e7781", 1.5)),
     ("op", ("#ffffff", "#6e7781", 1.0)),
 ]
@@ -148,7 +149,7 @@ def _node(n: dict[str, Any], info: dict[str, dict[str, Any]]) -> str:
         (style for cls, style in _NODE_STYLE if cls in classes or cls == n["kind"]), _NODE_STYLE[-1][1]
     )
     x, y, w, h = n["x"] - n["w"] / 2, n["y"] - n["h"] / 2, n["w"], n["h"]
-    radius = h / 2 if n["kind"] == "op" else 6
+    radius = min(h / 2, 14) if n["kind"] == "op" else 6
     dim = ' opacity="0.55"' if "dimmed" in classes or "earlier" in classes else ""
     dash = ' stroke-dasharray="5 3"' if {"no-grad", "earlier", "meta"} & set(classes) else ""
     css = " ".join(_esc(c) for c in [n["kind"], *classes])
@@ -161,19 +162,39 @@ def _node(n: dict[str, Any], info: dict[str, dict[str, Any]]) -> str:
     lines = [(n["label"], 12, RED if "error" in classes else TEXT, "bold" if n["kind"] == "tensor" else "")]
     if n["sublabel"]:
         lines.append((n["sublabel"], 10.5, RED if "error" in classes else MUTED, ""))
-    if n.get("grad_label"):
-        lines.append((n["grad_label"], 10.5, GRAD, ""))
-    top = n["y"] - (len(lines) - 1) * 7 + 4
+    rows = [
+        (kind, n[key]) for kind, key in (("flowed", "grad_label"), ("stored", "stored_label")) if n.get(key)
+    ]
+    top = y + (TENSOR_H if rows else h) / 2 - (len(lines) - 1) * 7 + 4  # centred above the rows
     for k, (text, size, color, weight) in enumerate(lines):
         bold = f' font-weight="{weight}"' if weight else ""
         parts.append(
             f'<text x="{n["x"]:g}" y="{top + 14 * k:g}" text-anchor="middle" font-size="{size}" '
             f'fill="{color}"{bold}>{_esc(text)}</text>'
         )
+    for k, (kind, text) in enumerate(rows):
+        parts.append(_grad_row(kind, text, x, y + TENSOR_H - 1 + GRAD_ROW_H * k, w))
     if n["kind"] == "tensor":
         parts.append(_badge(info.get(n["ref"], {}).get("device") or "cpu", x + w, y))
     parts.append("</g>")
     return "".join(parts)
+
+
+def _grad_row(kind: str, text: str, left: float, top: float, w: float) -> str:
+    """One gradient row inside a tensor's box (NOTE [gradient rows] in _graph.py), as the widget
+    draws it: the gradient that flowed in is an outlined, dashed pill (not kept); the ``.grad`` the
+    tensor stores is a filled pill in bold."""
+    style = (
+        'fill="#ffffff" stroke-dasharray="3 2"'
+        if kind == "flowed"
+        else f'fill="{GRAD_FILL}" stroke-width="1.5"'
+    )
+    bold = ' font-weight="bold"' if kind == "stored" else ""
+    return (
+        f'<g class="grad-row {kind}"><rect x="{left + 3:g}" y="{top:g}" width="{w - 6:g}" height="13" '
+        f'rx="6.5" stroke="{GRAD}" {style}/><text x="{left + w / 2:g}" y="{top + 10.1:g}" '
+        f'text-anchor="middle" font-size="10.5" fill="{GRAD}"{bold}>{_esc(text)}</text></g>'
+    )
 
 
 def _badge(device: str, right: float, top: float) -> str:
@@ -313,7 +334,9 @@ def to_dot(trace: dict[str, Any], view: str = "forward", **options: Any) -> str:
         fill, stroke, width = next(
             (s for cls, s in _NODE_STYLE if cls in n["classes"] or cls == n["kind"]), _NODE_STYLE[-1][1]
         )
-        label = "\n".join(t for t in (n["label"], n["sublabel"], n.get("grad_label")) if t)
+        label = "\n".join(
+            t for t in (n["label"], n["sublabel"], n.get("grad_label"), n.get("stored_label")) if t
+        )
         shape = "ellipse" if n["kind"] == "op" else "box"
         style = "filled,dashed" if "dimmed" in n["classes"] else "rounded,filled"
         members.setdefault(n["group"], []).append(

@@ -1,4 +1,5 @@
-// torchlesson graph widget: draws the layout computed in Python (src/torchlesson/_layout.py) for a
+// torchlesson graph widget: draws the layout computed in Python (src/torchlesson/_layout.py: ranks
+// and order; _placement.py: pixels; _graph.py: nodes and box sizes; _labels.py: texts) for a
 // traced cell, replays backward in the order the engine ran it, and explains every tensor.
 // Plain ES module for anywidget: no build step, no imports, DOM built with createElement(NS) and
 // textContent only (tensor names and source lines are user text).
@@ -11,13 +12,17 @@ const STEP_MS = 900;
 const ZOOM_MIN = 0.05;
 const ZOOM_MAX = 4;
 const TABLE_ROWS = 300;
-// px per character of the 12px / 10.5px monospace fonts: the same budget _layout.py sizes boxes with
+// px per character of the 12px / 10.5px monospace fonts: the same budget _labels.py measures texts with
+// and _graph.py sizes boxes with
 const CHAR_W = 7.3;
 const READABLE_ZOOM = 0.75; // below this the 10.5px facts are too small to read
 const TOP_ROOM = 20;
 const TILE = 600; // px of layout per tile (see GraphView.tile)
 const FAR_ZOOM = 0.4; // below this zoom, text would be under 5px: boxes and edges only
 const SMALL_W = 6.3;
+// a tensor's box: name and facts, then one row per gradient (NOTE [gradient rows] in _graph.py)
+const TENSOR_H = 38;
+const GRAD_ROW_H = 14;
 
 // ---------------------------------------------------------------- DOM helpers
 
@@ -82,12 +87,12 @@ function valuesBlock(values, dtype) {
 
 const shapeText = (shape) => (shape && shape.length ? `[${shape.join(", ")}]` : "[] scalar");
 const pyBool = (v) => (v ? "True" : "False");
-/** How many characters of `charW` px fit a box `w` px wide with _layout.py's 16 px of padding. */
+/** How many characters of `charW` px fit a box `w` px wide with _graph.py's 16 px of padding. */
 const fits = (w, charW) => Math.floor((w - 15) / charW + 0.05);
 const clip = (text, max) => (text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text);
 
-/** A summary in at most `max` characters: its values when they fit, else its norm (as _layout.py
- *  writes it, so the text fits the box the layout made). Python drops the stats of a summary that
+/** A summary in at most `max` characters: its values when they fit, else its norm (as _labels.py
+ *  writes it, so the text fits the box _graph.py made). Python drops the stats of a summary that
  *  has its values; the norm is then computed from them. */
 function summaryText(summary, max = 48) {
   if (!summary) return "—";
@@ -433,23 +438,27 @@ class GraphView {
     if (t) this.gradRows(g, node, t);
   }
 
-  /** The gradient that flowed into a tensor in this pass (outlined, dashed) and, for leaves, the
-   *  .grad it stores (filled): inside the box where the layout left room, else as tabs above it
-   *  (a leaf has no incoming edges there). */
+  /** The gradient that flowed into a tensor in this pass (outlined, dashed) and the .grad it
+   *  stores (filled): in the rows the layout made below the name and facts (NOTE [gradient rows] in
+   *  _graph.py: one per gradient of the last pass), else as tabs above the box (another pass can
+   *  reach a tensor the last one did not). A version an in-place op made shows none: its tensor's
+   *  first node does. */
   gradRows(g, node, t) {
+    if ((node.classes || []).includes("version")) return;
     const pass = this.pass;
     const rows = [];
     const flowed = pass && pass.grads ? pass.grads[t.id] : undefined;
-    // the node's own label: inside a module box that is the short name (`weight`), as _layout.py sized it
+    // the node's own label: inside a module box that is the short name (`weight`), as _graph.py sized it
     const room = fits(node.w, SMALL_W);
     const line = (label, summary) => `${label} = ${summaryText(summary, room - label.length - 3)}`;
     if (flowed) rows.push(["flowed", line(gradLabel(this.index, pass, t, node.label), flowed)]);
     if (t.grad) rows.push(["stored", line(`${node.label}.grad`, t.grad)]);
-    let inside = Math.max(0, Math.floor((node.h - 38) / 14));
+    const inside = Math.max(0, Math.floor((node.h - TENSOR_H) / GRAD_ROW_H));
+    let row = 0;
     let above = 0;
     for (const [kind, text] of rows) {
-      if (inside > 0) {
-        const y = node.h - 14 * inside-- - 1;
+      if (row < inside) {
+        const y = TENSOR_H - 1 + GRAD_ROW_H * row++;
         g.append(pill(["tl-chip", `chip-${kind}`], 3, y, node.w - 6, 13, clip(text, fits(node.w, SMALL_W)), "start"));
         continue;
       }
@@ -467,13 +476,14 @@ class GraphView {
     g.append(s("rect", { class: "tl-box", width: w, height: ht, rx: Math.min(ht / 2, 14) }));
     const label = `${error ? "✕ " : ""}${node.label}`;
     const sub = node.sublabel || "";
-    if (ht >= 34 && sub) {
-      g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 - 2, "text-anchor": "middle", text: clip(label, Math.floor((w - 10) / CHAR_W)) }));
-      g.append(s("text", { class: "tl-sub", x: w / 2, y: ht / 2 + 11, "text-anchor": "middle", text: clip(sub, Math.floor((w - 10) / SMALL_W)) }));
-    } else if (error && sub) {
+    if (error && sub) {
       // a failing op has no outputs, so nothing is drawn below it: its input shapes go there
       g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 + 4.5, "text-anchor": "middle", text: clip(label, Math.floor((w - 10) / CHAR_W)) }));
       g.append(s("text", { class: "tl-sub tl-error-sub", x: w / 2, y: ht + 13, "text-anchor": "middle", text: `inputs ${sub}` }));
+    } else if (ht >= 34 && sub) {
+      // two rows (_graph.py makes an op with a sublabel that tall): the op, then its other arguments
+      g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 - 3, "text-anchor": "middle", text: clip(label, Math.floor((w - 10) / CHAR_W)) }));
+      g.append(s("text", { class: "tl-sub", x: w / 2, y: ht / 2 + 10, "text-anchor": "middle", text: clip(sub, fits(w, SMALL_W)) }));
     } else {
       // one row: the extra arguments only when they fit whole (a clipped "(inplace=…" would mislead)
       const both = `${label} ${sub}`;
