@@ -12,6 +12,10 @@ All of them are removed in ``finally`` blocks. The tracer keeps weak references 
 identifies autograd nodes by ``(id, sequence number)`` without holding them (nodes are not
 weak-referenceable), so a learner's tensors and graphs are freed exactly as without tracing.
 
+This module owns the mode, the tracer (set-up and tear-down, tensors, operations, cuts, backward
+passes, errors, the finished Trace) and the two entry points. It consults ``_calls`` (what a torch call
+is), ``_autograd_graph`` (node ids and edges) and ``_tracebacks`` (tracebacks without our frames).
+
 NOTE [intermediate gradients]
 PyTorch keeps ``.grad`` only for leaves (and tensors that ``retain_grad()``). The gradient that flows
 into an intermediate ``y`` is the gradient the engine passes to ``y.grad_fn`` for ``y``'s
@@ -22,17 +26,12 @@ no ``retain_grad`` or tensor hook ever touches a user tensor.
 
 from __future__ import annotations
 
-import ast
-import contextlib
-import functools
-import inspect
-import itertools
 import linecache
 import re
 import sys
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import torch
@@ -40,143 +39,34 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import _facts
+from ._autograd_graph import ACCUMULATE_GRAD, AutogradGraph
+from ._calls import (
+    BACKWARD,
+    GRAD,
+    SET_REQUIRES_GRAD,
+    SKIP,
+    assignment_targets,
+    classify,
+    constant_repr,
+    op_name,
+    signature,
+    tensors_in,
+)
 from ._model import SCHEMA, Trace
+from ._tracebacks import clean_tracebacks, strip_dispatch_frames
 from ._warnings import WarningRelocator
 
-_THIS_FILE = __file__
+# NOTE [tracer frames]: while tracing, our frames sit between the learner's code and each torch call it
+# makes. Tracebacks drop them and warnings look past them (_tracebacks.py, _warnings.py), both knowing
+# them by file: this module's, and torch's dispatch to the mode. So every function that is on the stack
+# while the learner's call runs (the mode's __torch_function__, the backward runner, the node pre-hooks
+# the engine calls) lives here; what they only consult (_calls, _autograd_graph, _facts) has returned
+# by then. _OUR_MODULES in _warnings.py names the same modules.
 _OVERRIDES_FILE = sys.modules[TorchFunctionMode.__module__].__file__
+_TRACER_FILES = (__file__,)
+_TORCH_FILES = (_OVERRIDES_FILE,)
 
-# how a torch callable is treated by the mode
-_SKIP, _OP, _BACKWARD, _GRAD, _SET_REQUIRES_GRAD = range(5)
-
-# calls that read or print a tensor, or configure torch: not operations of the learner's program
-_SKIP_NAMES = frozenset(
-    """__repr__ __str__ __format__ __len__ __bool__ __hash__ __index__ __int__ __float__ __complex__
-    __array__ __array_wrap__ __reduce_ex__ __deepcopy__ __dir__ __contains__ __iter__ __reversed__
-    __getstate__ __setstate__ __get__ __set__ __delete__ __torch_function__ size dim numel nelement
-    ndimension stride is_contiguous data_ptr tolist item element_size storage_offset untyped_storage
-    storage _is_view is_floating_point is_complex is_signed get_device register_hook retain_grad
-    register_post_accumulate_grad_hook _set_grad_enabled is_set_to is_shared is_pinned has_names
-    _typed_storage _base _version""".split()
-)
-
-# NOTE [operator names]: Python operators arrive as dunders; name them as torch does
-_REFLECTED = {
-    "__rsub__": "sub", "__rdiv__": "div", "__rtruediv__": "div", "__rfloordiv__": "floor_divide",
-    "__rpow__": "pow", "__rmatmul__": "matmul", "__rmod__": "remainder", "__radd__": "add",
-    "__rmul__": "mul", "__rand__": "bitwise_and", "__ror__": "bitwise_or", "__rxor__": "bitwise_xor",
-}  # fmt: skip
-_DUNDER = {
-    "__truediv__": "div", "__floordiv__": "floor_divide", "__mod__": "remainder",
-    "__getitem__": "getitem", "__setitem__": "setitem_", "__invert__": "bitwise_not",
-    "__and__": "bitwise_and", "__or__": "bitwise_or", "__xor__": "bitwise_xor",
-    "__lshift__": "bitwise_left_shift", "__rshift__": "bitwise_right_shift",
-}  # fmt: skip
-_INPLACE_DUNDER = re.compile(r"^__i(\w+)__$")
 _VERSION_ERROR = re.compile(r"output (\d+) of (\w+), is at version (\d+); expected version (\d+)")
-_ACCUMULATE_GRAD = "AccumulateGrad"
-
-
-_NAMES: dict[Any, tuple[str, bool, bool]] = {}
-
-
-def _op_name(func: Any) -> tuple[str, bool, bool]:
-    """(name as torch spells it, in place?, reflected operands?), remembered per torch callable."""
-    try:
-        return _NAMES[func]
-    except (KeyError, TypeError):
-        pass
-    named = _spell(func)
-    with contextlib.suppress(TypeError):  # an unhashable callable is named every time
-        _NAMES[func] = named
-    return named
-
-
-def _spell(func: Any) -> tuple[str, bool, bool]:
-    name = getattr(func, "__name__", None) or type(func).__name__
-    if name in _REFLECTED:
-        return _REFLECTED[name], False, True
-    if name in _DUNDER:
-        name = _DUNDER[name]
-    else:
-        match = _INPLACE_DUNDER.match(name)
-        if match and match.group(1) not in ("nit", "ter", "nstancecheck"):
-            name = _DUNDER.get(f"__{match.group(1)}__", match.group(1)) + "_"
-        elif name.startswith("__") and name.endswith("__"):
-            name = name[2:-2]
-    inplace = name.endswith("_") and not name.endswith("__")
-    return name, inplace, False
-
-
-def _node_name(node) -> str:
-    """``torch::autograd::AccumulateGrad`` -> ``AccumulateGrad``; other names as torch gives them."""
-    return node.name().rsplit("::", 1)[-1]
-
-
-def _classify(func: Any) -> int:
-    if func is torch.Tensor.backward or func is torch.autograd.backward:
-        return _BACKWARD
-    if func is torch.autograd.grad:
-        return _GRAD
-    name = getattr(func, "__name__", "")
-    if name == "__set__" and getattr(func, "__self__", None) is torch.Tensor.requires_grad:
-        return _SET_REQUIRES_GRAD
-    if name in _SKIP_NAMES:
-        return _SKIP
-    return _OP
-
-
-def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
-    """Tensors directly in a value, or one level into lists/tuples/dicts (``torch.cat([a, b])``)."""
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            if isinstance(item, torch.Tensor):
-                yield item
-            elif isinstance(item, (list, tuple)):
-                yield from (x for x in item if isinstance(x, torch.Tensor))
-    elif isinstance(value, dict):
-        yield from (x for x in value.values() if isinstance(x, torch.Tensor))
-
-
-def _constant_repr(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, slice):
-        parts = ["" if p is None else repr(p) for p in (value.start, value.stop, value.step)]
-        return ":".join(parts[:2] if value.step is None else parts)
-    simple = (bool, int, float, complex, str, torch.dtype, torch.device, torch.Size)
-    if isinstance(value, simple) or (
-        isinstance(value, (list, tuple)) and len(value) <= 8 and not any(_tensors_in(value))
-    ):
-        text = repr(value)
-    elif value is Ellipsis:
-        text = "..."
-    else:
-        text = type(value).__name__
-    return text if len(text) <= 48 else text[:45] + "..."
-
-
-@functools.lru_cache(maxsize=16)
-def _assignment_targets(source: str) -> dict[int, str]:
-    """Line -> the simple name assigned on that line (``y = x * 2`` -> {2: "y"})."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return {}
-    targets: dict[int, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-            target = node.target
-        else:
-            continue
-        if isinstance(target, ast.Name):
-            for line in range(node.lineno, (node.end_lineno or node.lineno) + 1):
-                targets.setdefault(line, target.id)
-    return targets
 
 
 class _Recorder(TorchFunctionMode):
@@ -194,13 +84,13 @@ class _Recorder(TorchFunctionMode):
         try:
             kind = self.kinds[func]
         except (KeyError, TypeError):
-            kind = _classify(func)
+            kind = classify(func)
             with suppress(TypeError):
                 self.kinds[func] = kind
-        if kind == _SKIP:
+        if kind == SKIP:
             return func(*args, **kwargs)
         tracer = self.tracer
-        if kind in (_BACKWARD, _GRAD):
+        if kind in (BACKWARD, GRAD):
             return tracer.run_backward(func, kind, args, kwargs)
         line, direct = tracer.cell_line()
         grad_enabled = torch.is_grad_enabled()
@@ -209,7 +99,7 @@ class _Recorder(TorchFunctionMode):
         except BaseException as exc:
             tracer.op_failed(func, args, kwargs, line, exc)
             raise
-        if kind == _SET_REQUIRES_GRAD:
+        if kind == SET_REQUIRES_GRAD:
             tracer.requires_grad_set(args, line)
         else:
             tracer.record_op(func, args, kwargs, out, line, grad_enabled, direct)
@@ -237,9 +127,6 @@ class _Tracer:
         self._records: list[dict] = []
         self._refs: list[weakref.ref | None] = []
         self._ops: list[dict] = []
-        self._nodes: dict[Any, dict] = {}  # node key -> record
-        self._node_list: list[dict] = []
-        self._edges: list[dict] = []
         self._passes: list[dict] = []
         self._cuts: list[dict] = []
         self._op_count = 0
@@ -250,9 +137,7 @@ class _Tracer:
         self._deferred: list[dict] = []  # small summaries whose statistics are computed when read
         self._module_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._handles: list[Any] = []
-        # NOTE [earlier nodes]: autograd numbers nodes per thread in creation order, so a node whose
-        # sequence number is below this one was built before the trace started (an earlier cell).
-        self._start_seq = torch._C._autograd._get_sequence_nr() if hasattr(torch._C, "_autograd") else 0
+        self._graph = AutogradGraph(self._leaf_record)
         if self.namespace is None:
             # the Python API: the block's own frame is "the cell"; its variables name the tensors
             self._root_frame = sys._getframe(1)
@@ -273,7 +158,7 @@ class _Tracer:
 
             self._handles.append(nn_module.register_module_forward_pre_hook(self._module_enter))
             self._handles.append(nn_module.register_module_forward_hook(self._module_exit, always_call=True))
-            self._handles.append(WarningRelocator((_THIS_FILE, _OVERRIDES_FILE)))
+            self._handles.append(WarningRelocator((*_TRACER_FILES, *_TORCH_FILES)))
             mode.__enter__()
         except BaseException:
             self._remove_observers()
@@ -287,7 +172,7 @@ class _Tracer:
         finally:
             self._remove_observers()
         if exc is not None:
-            _strip_dispatch_frames(tb)
+            strip_dispatch_frames(tb, _TRACER_FILES, _TORCH_FILES)
             self.note_exception(exc)
         self._finish()
         self._active = False
@@ -355,7 +240,7 @@ class _Tracer:
         grad_fn = tensor.grad_fn
         if created is None:
             # a tensor first met as an input: made in this cell only if its node is new
-            created = grad_fn is not None and grad_fn._sequence_nr() >= self._start_seq
+            created = grad_fn is not None and not self._graph.made_before(grad_fn)
         record = {
             "id": f"t{len(self._records)}",
             "name": None,
@@ -372,9 +257,14 @@ class _Tracer:
         self._records.append(record)
         self._refs.append(weakref.ref(tensor))
         if grad_fn is not None:
-            self._register_graph(grad_fn, line)
-            self._link_output(grad_fn, tensor.output_nr, record)
+            self._graph.register(grad_fn, line)
+            self._graph.link_output(grad_fn, tensor.output_nr, record)
         return record
+
+    def _leaf_record(self, tensor: torch.Tensor) -> dict:
+        """The record of a leaf the autograd graph reached, made when the block never used it."""
+        record = self._tensors.get(tensor)
+        return record if record is not None else self._new_tensor(tensor, None, False)
 
     @staticmethod
     def _facts_into(record: dict, tensor: torch.Tensor) -> None:
@@ -391,103 +281,36 @@ class _Tracer:
             is_parameter=isinstance(tensor, torch.nn.Parameter),
         )
 
-    def _node_key(self, node) -> Any:
-        if _node_name(node) == _ACCUMULATE_GRAD:
-            variable = node.variable
-            record = self._tensors.get(variable)
-            if record is None:
-                record = self._new_tensor(variable, None, False)
-            return ("leaf", record["id"])
-        return (id(node), node._sequence_nr())
-
-    def _register_graph(self, root, line: int | None, visit=None) -> dict:
-        """Give ids to ``root`` and every node reachable from it (iteratively; each node once).
-
-        Without ``visit`` the walk stops at nodes already known (their subgraph is known too); with
-        it, every reachable node is visited once and passed to ``visit(node, record)``.
-        """
-        key = self._node_key(root)
-        first = self._nodes.get(key)
-        if first is not None and visit is None:
-            return first
-        if first is None:
-            first = self._add_node(root, key, line)
-            fresh = {first["id"]}
-        else:
-            fresh = set()
-        stack, seen = [(root, first)], {first["id"]}
-        while stack:
-            node, record = stack.pop()
-            if visit is not None:
-                visit(node, record)
-            for index, (child, _output_nr) in enumerate(node.next_functions):
-                if child is None:
-                    continue
-                child_key = self._node_key(child)
-                child_record = self._nodes.get(child_key)
-                if child_record is None:
-                    child_record = self._add_node(child, child_key, line, parent_earlier=record["earlier"])
-                    fresh.add(child_record["id"])
-                if record["id"] in fresh:
-                    self._edges.append({"source": record["id"], "target": child_record["id"],
-                                        "input_nr": index})  # fmt: skip
-                if child_record["id"] not in seen and (visit is not None or child_record["id"] in fresh):
-                    seen.add(child_record["id"])
-                    stack.append((child, child_record))
-        return first
-
-    def _add_node(self, node, key, line: int | None, parent_earlier: bool = False) -> dict:
-        name = _node_name(node)
-        if name == _ACCUMULATE_GRAD:
-            leaf = self._records[int(key[1][1:])]
-            outputs = {0: leaf["id"]}
-            leaf["node"] = f"n{len(self._node_list)}"
-            # a leaf's accumulator belongs to an earlier graph only when reached from one
-            earlier = parent_earlier
-        else:
-            outputs = {}
-            earlier = node._sequence_nr() < self._start_seq
-        record = {"id": f"n{len(self._node_list)}", "name": name, "earlier": earlier, "line": line,
-                  "outputs": outputs}  # fmt: skip
-        self._nodes[key] = record
-        self._node_list.append(record)
-        return record
-
-    def _link_output(self, grad_fn, output_nr: int, record: dict) -> None:
-        node = self._nodes[self._node_key(grad_fn)]
-        node["outputs"][output_nr] = record["id"]
-        record["node"] = node["id"]
-
     # ------------------------------------------------------------------ operations
     def record_op(self, func, args, kwargs, out, line, grad_enabled: bool, direct: bool) -> None:
         self._op_count += 1
         if self._op_count > self.max_ops:
             self._truncated = True
             return
-        name, inplace, reflected = _op_name(func)
+        name, inplace, reflected = op_name(func)
         if reflected and len(args) >= 2:
             args = (args[1], args[0], *args[2:])
         inputs: list[dict] = []
         input_tensors: list[torch.Tensor] = []
         for value in args:
-            found = list(_tensors_in(value))
+            found = list(tensors_in(value))
             if found:
                 for tensor in found:
                     input_tensors.append(tensor)
                     inputs.append({"tensor": self._tensor_id(tensor, line)})
             else:
-                text = _constant_repr(value)
+                text = constant_repr(value)
                 if text is not None:
                     inputs.append({"value": text})
         for key, value in kwargs.items():
             if key == "out":
                 continue
-            found = list(_tensors_in(value))
+            found = list(tensors_in(value))
             for tensor in found:
                 input_tensors.append(tensor)
                 inputs.append({"tensor": self._tensor_id(tensor, line), "arg": key})
             if not found and value is not None:
-                inputs.append({"value": _constant_repr(value), "arg": key})
+                inputs.append({"value": constant_repr(value), "arg": key})
         written = kwargs.get("out")
         outputs: list[str] = []
         op = {"id": f"o{len(self._ops)}", "name": name, "line": line, "inputs": inputs, "outputs": outputs,
@@ -495,7 +318,7 @@ class _Tracer:
               "module": self._module_stack[-1] if self._module_stack else None,
               "inplace": inplace or written is not None}  # fmt: skip
         self._ops.append(op)
-        targets = list(_tensors_in(written)) if written is not None else []
+        targets = list(tensors_in(written)) if written is not None else []
         if inplace and input_tensors and not targets:
             targets = [input_tensors[0]]
         if targets:
@@ -507,12 +330,12 @@ class _Tracer:
                                        "reason": "requires_grad_(False)", "line": line})  # fmt: skip
                 self._facts_into(record, tensor)
                 if tensor.grad_fn is not None:
-                    self._register_graph(tensor.grad_fn, line)
-                    self._link_output(tensor.grad_fn, tensor.output_nr, record)
+                    self._graph.register(tensor.grad_fn, line)
+                    self._graph.link_output(tensor.grad_fn, tensor.output_nr, record)
                 outputs.append(record["id"])
                 op["version"][record["id"]] = _facts.version_of(tensor)
         else:
-            for tensor in _tensors_in(out):
+            for tensor in tensors_in(out):
                 record = self._tensors.get(tensor)
                 if record is None:
                     record = self._new_tensor(tensor, line, True)
@@ -525,7 +348,7 @@ class _Tracer:
         source = next((t for t in inputs if t.requires_grad), None)
         if source is None:
             return
-        produced = [t for t in _tensors_in(out) if not t.requires_grad]
+        produced = [t for t in tensors_in(out) if not t.requires_grad]
         if not produced:
             return
         if name in ("detach", "detach_"):
@@ -555,8 +378,8 @@ class _Tracer:
     def op_failed(self, func, args, kwargs, line, exc: BaseException) -> None:
         if self._op_error is not None and self._op_error["exc"] == id(exc):
             return  # already recorded by an inner operation
-        name, _, reflected = _op_name(func)
-        tensors = [t for v in (*args, *kwargs.values()) for t in _tensors_in(v)]
+        name, _, reflected = op_name(func)
+        tensors = [t for v in (*args, *kwargs.values()) for t in tensors_in(v)]
         if reflected:
             tensors.reverse()
         self._op_error = {
@@ -574,19 +397,19 @@ class _Tracer:
             self._op_count += 1
             return func(*args, **kwargs)
         line, _ = self.cell_line()
-        bound = _signature(func).bind(*args, **kwargs).arguments
+        bound = signature(func).bind(*args, **kwargs).arguments
         if func is torch.Tensor.backward:
             roots, gradient = [bound["self"]], bound.get("gradient")
-        elif kind == _GRAD:
+        elif kind == GRAD:
             roots, gradient = bound["outputs"], bound.get("grad_outputs")
         else:
             roots, gradient = bound["tensors"], bound.get("grad_tensors")
-        roots = list(_tensors_in(roots))
-        grads_given = list(_tensors_in(gradient)) if gradient is not None else []
+        roots = list(tensors_in(roots))
+        grads_given = list(tensors_in(gradient)) if gradient is not None else []
         passage = {
             "id": f"b{len(self._passes)}",
             "line": line,
-            "kind": "grad" if kind == _GRAD else "backward",
+            "kind": "grad" if kind == GRAD else "backward",
             "root": [self._tensor_id(t, line) for t in roots],
             "gradient": _facts.summarize(grads_given[0], deferred=self._deferred) if grads_given else None,
             "retain_graph": bool(bound.get("retain_graph") or bound.get("create_graph")),
@@ -604,7 +427,7 @@ class _Tracer:
         try:
             for tensor in roots:
                 if tensor.grad_fn is not None:
-                    self._register_graph(tensor.grad_fn, line, visit=hook)
+                    self._graph.register(tensor.grad_fn, line, visit=hook)
             result = func(*args, **kwargs)
         except BaseException as exc:
             self._note_backward_error(exc, line)
@@ -612,8 +435,8 @@ class _Tracer:
         finally:
             for handle in handles:
                 handle.remove()
-        if kind == _GRAD:
-            inputs = list(_tensors_in(bound["inputs"]))
+        if kind == GRAD:
+            inputs = list(tensors_in(bound["inputs"]))
             for tensor, grad in zip(inputs, result, strict=False):
                 if grad is not None:
                     passage["grads"][self._tensor_id(tensor, line)] = _facts.summarize(
@@ -624,7 +447,7 @@ class _Tracer:
     def _hook_node(self, node, record: dict, passage: dict):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
         deferred = self._deferred
-        is_leaf_node = record["name"] == _ACCUMULATE_GRAD
+        is_leaf_node = record["name"] == ACCUMULATE_GRAD
 
         def prehook(grad_outputs):
             # observe only: returning None keeps every gradient as it is
@@ -644,7 +467,7 @@ class _Tracer:
             node_name, version = match.group(2), int(match.group(3))
             candidates = {
                 out
-                for node in self._node_list
+                for node in self._graph.nodes
                 # the message names the forward op ("Sigmoid") or the node ("SigmoidBackward0")
                 if node["name"] == node_name or node["name"].startswith(node_name + "Backward")
                 for out in node["outputs"].values()
@@ -690,7 +513,7 @@ class _Tracer:
         source = (
             self.source if self.source is not None else "".join(linecache.getlines(self._root_file or ""))
         )
-        targets = _assignment_targets(source) if source else {}
+        targets = assignment_targets(source) if source else {}
         self._adopt_new_bindings(targets)
         names = self._names()
         last_on_line: dict[int, str] = {}
@@ -732,7 +555,7 @@ class _Tracer:
         self._before = WeakIdKeyDictionary()
         self._tensors = WeakIdKeyDictionary()
         self._refs = []
-        self._nodes = {}
+        self._graph.release()
 
     def _summary_at_end(self, record: dict, key: str, tensor: torch.Tensor, pending: list) -> dict | None:
         """Small tensors are summarised now; big ones when the trace is first read (see Trace)."""
@@ -792,17 +615,6 @@ class _Tracer:
     def _as_dict(self) -> dict:
         for record in self._records:
             del record["is_parameter"]  # a working field: "kind" says it in the schema
-        nodes = [
-            {
-                "id": n["id"],
-                "name": n["name"],
-                "tensor": n["outputs"].get(0, next(iter(n["outputs"].values()), None)),
-                "outputs": {str(k): v for k, v in sorted(n["outputs"].items())},
-                "earlier": n["earlier"],
-                "line": n["line"],
-            }
-            for n in self._node_list
-        ]
         modules = {path: type(module).__name__ for module, path in self._module_paths.items()}
         for var, module in self._named_modules():
             for path, sub in module.named_modules(prefix=var):
@@ -816,7 +628,7 @@ class _Tracer:
             "modules": dict(sorted(modules.items())),
             "tensors": self._records,
             "ops": self._ops,
-            "autograd": {"nodes": nodes, "edges": self._edges},
+            "autograd": self._graph.to_dict(),
             "backward": self._passes,
             "cuts": self._cuts,
             "error": self._error,
@@ -830,11 +642,6 @@ class _Tracer:
             return self.source.splitlines()
         lines = linecache.getlines(self._root_file) if self._root_file else []
         return [line.rstrip("\n") for line in lines] if len(lines) <= 2000 else []
-
-
-@functools.cache
-def _signature(func) -> inspect.Signature:
-    return inspect.signature(func)
 
 
 def trace(max_ops: int = 5000) -> _Tracer:
@@ -862,7 +669,7 @@ def run_cell_traced(shell, cell: str, *, max_ops: int = 5000) -> Trace:
     """
     outer = shell.displayhook.exec_result
     tracer = _Tracer(max_ops=max_ops, namespace=shell.user_ns, source=cell)
-    with tracer as result_trace, _clean_tracebacks(shell):
+    with tracer as result_trace, clean_tracebacks(shell, _TRACER_FILES, _TORCH_FILES):
         result = shell.run_cell(cell, store_history=False)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
@@ -871,60 +678,3 @@ def run_cell_traced(shell, cell: str, *, max_ops: int = 5000) -> Trace:
     if error is not None and outer is not None:
         outer.error_in_exec = error
     return result_trace
-
-
-@contextmanager
-def _clean_tracebacks(shell) -> Iterator[None]:
-    """While the traced cell runs, show its tracebacks without the tracer's own frames."""
-    if shell.custom_exceptions:  # someone else handles exceptions already: leave them be
-        yield
-        return
-
-    def handler(self, etype, value, tb, tb_offset=None):
-        if issubclass(etype, SyntaxError):
-            self.showsyntaxerror()
-        else:
-            _strip_dispatch_frames(tb)
-            self.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
-        return []
-
-    shell.set_custom_exc((Exception,), handler)
-    try:
-        yield
-    finally:
-        shell.set_custom_exc((), None)
-
-
-def _strip_dispatch_frames(tb) -> None:
-    """Unlink the tracer's frames (and torch's dispatch to it) from a traceback, in place.
-
-    A call that reached us through ``handle_torch_function`` re-enters the same function after our
-    frame, so the frame that dispatched is dropped as well: the traceback then reads exactly as it
-    would without tracing.
-    """
-    entries = []
-    while tb is not None:
-        entries.append(tb)
-        tb = tb.tb_next
-    files = [e.tb_frame.f_code.co_filename for e in entries]
-    keep = [True] * len(entries)
-    i = 0
-    while i < len(entries):
-        if files[i] in (_THIS_FILE, _OVERRIDES_FILE):
-            start = i
-            while i < len(entries) and files[i] in (_THIS_FILE, _OVERRIDES_FILE):
-                i += 1
-            if _THIS_FILE in files[start:i]:
-                for k in range(start, i):
-                    keep[k] = False
-                before, after = start - 1, i
-                if (before > 0 and after < len(entries)
-                        and entries[before].tb_frame.f_code is entries[after].tb_frame.f_code):  # fmt: skip
-                    keep[before] = False
-        else:
-            i += 1
-    kept = [e for e, k in zip(entries, keep, strict=False) if k]
-    for first, second in itertools.pairwise(kept):
-        first.tb_next = second
-    if kept:
-        kept[-1].tb_next = None
