@@ -7,7 +7,9 @@ Every notebook goes through the real ``%%autograd_trace`` magic. Screenshots lan
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import nbformat
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -237,4 +239,106 @@ def test_a_module_box_collapses_and_expands_through_the_kernel(lab_page) -> None
     header.wait_for(timeout=15_000)
     assert box.count() == 0
     assert inside.count() == 1
+    assert lab_page.page_errors == []
+
+
+def inplace_notebook(folder: Path) -> Path:
+    """Pitfall 4 of examples/gradient_pitfalls.ipynb: the cell fails on purpose (tagged so)."""
+    cells = [
+        nbformat.v4.new_code_cell("%load_ext torchlesson\nimport torch"),
+        nbformat.v4.new_code_cell(
+            "%%autograd_trace\n"
+            "x = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+            "y = x.sigmoid()  # sigmoid saves y: its derivative is y * (1 - y)\n"
+            "y.mul_(2)  # ...and this line changes y in place\n"
+            "loss = y.sum()\n"
+            "loss.backward()",
+            metadata={"tags": ["raises-exception"]},
+        ),
+    ]
+    path = folder / "inplace.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_inplace_op_that_broke_backward_is_outlined_and_named(lab_page, theme: str, tmp_path) -> None:
+    page = lab_page.open(inplace_notebook(tmp_path), theme=theme)
+    widget = page.locator(".torchlesson-graph")
+    page.mouse.move(1, 1)  # no tooltip in the picture
+    lab_page.screenshot(f"inplace-{theme}", widget)
+    marked = widget.locator(".tl-node.kind-op.modified")
+    assert marked.count() == 1
+    assert svg_texts(marked.locator("text")) == ["×= 2", "modified a tensor backward needed"]
+    (box,) = page.evaluate(JS_BOXES, [marked.evaluate_handle("e => e"), ".tl-box"])
+    for text in page.evaluate(JS_BOXES, [marked.evaluate_handle("e => e"), "text"]):
+        assert box["left"] <= text["left"] < text["right"] <= box["right"], text  # written whole, inside
+        assert box["top"] <= text["top"] < text["bottom"] <= box["bottom"], text
+    outline = marked.locator(".tl-box").evaluate("e => getComputedStyle(e).stroke")
+    error_red = widget.locator(".tl-node.error .tl-box").evaluate("e => getComputedStyle(e).stroke")
+    assert outline == error_red  # the same red as the failing backward
+    handles = [
+        marked.locator(".tl-warning").evaluate_handle("e => e"),
+        marked.locator(".tl-box").evaluate_handle("e => e"),
+    ]
+    contrast = page.evaluate(JS_CONTRAST, handles)
+    assert contrast["ratio"] >= 4.5, f"warning on its pill in the {theme} theme: {contrast}"
+    # the banner says which op and where, which PyTorch's message does not
+    banner = widget.locator(".tl-banner.tl-error", has_text="modified in place")
+    assert banner.locator("span").nth(1).inner_text() == (
+        "A tensor backward needed was modified in place by mul_ on line 3 (outlined in red):"
+    )
+    assert banner.locator("code").text_content() == "y.mul_(2)  # ...and this line changes y in place"
+    link = banner.get_by_role("button", name="Show it")
+    handles = [link.evaluate_handle("e => e"), banner.evaluate_handle("e => e")]
+    assert page.evaluate(JS_CONTRAST, handles)["ratio"] >= 4.5
+    widget.get_by_role("button", name="Autograd view").click()
+    link.focus()
+    page.keyboard.press("Enter")  # back to the forward view, the op selected and its facts shown
+    assert widget.get_by_role("button", name="Forward view").get_attribute("aria-pressed") == "true"
+    assert "tl-sel" in marked.get_attribute("class")
+    panel = widget.locator(".tl-panel")
+    assert panel.locator("h3").inner_text().startswith("mul_")
+    assert "This op modified y in place, a tensor backward needed: the backward on line 5 failed" in (
+        panel.inner_text()
+    )
+    assert "line 3: y.mul_(2)" in panel.inner_text()
+    lab_page.screenshot(f"inplace-selected-{theme}", widget)
+    assert lab_page.page_errors == []
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_optimizer_step_in_the_cell_draws_module_boxes_apart_and_its_updates_outside(
+    lab_page, theme: str
+) -> None:
+    # the traced-step cell of examples/training_step.ipynb, with the step that follows it added
+    cells = [
+        TRAINING_STEP[0] + "\ntargets = inputs**2\nloss_fn = nn.MSELoss()",
+        "%%autograd_trace\n"
+        "optimizer.zero_grad()\n"
+        "prediction = model(inputs)\n"
+        "loss = loss_fn(prediction, targets)\n"
+        "loss.backward()\n"
+        "optimizer.step()",
+    ]
+    page = lab_page.open(cells, theme=theme)
+    widget = page.locator(".torchlesson-graph")
+    widget.get_by_role("button", name="Fit the whole graph in the view").click()
+    page.mouse.move(1, 1)
+    lab_page.screenshot(f"optimizer-step-{theme}", widget)
+    root = widget.evaluate_handle("e => e")
+    boxes = {b["text"].split(" ")[1]: b for b in page.evaluate(JS_BOXES, [root, ".tl-group"])}
+    assert set(boxes) == {"model", "model.0", "model.1", "model.2", "loss_fn"}
+    for a, b in [
+        ("model.0", "model.1"),
+        ("model.0", "model.2"),
+        ("model.1", "model.2"),
+        ("model", "loss_fn"),
+    ]:
+        assert not meet(boxes[a], boxes[b]), (a, b)
+    # the updates, and the new versions of the parameters they make, ran outside any module
+    updates = page.evaluate(JS_BOXES, [root, ".tl-node.kind-op.inplace[data-id], .tl-node.version[data-id]"])
+    assert len(updates) == 8
+    for update in updates:
+        assert not [name for name, box in boxes.items() if meet(update, box)], update
     assert lab_page.page_errors == []

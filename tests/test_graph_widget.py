@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 import traitlets
 
 import _synthetic as synthetic
-from torchlesson._graph_widget import GraphWidget
+from test_layout import inplace_broke_backward
+from torchlesson._graph_widget import _STATIC, GraphWidget
 from torchlesson._layout import layout
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+GRAPH_JS = _STATIC / "graph.js"
 SEED_CELL = """\
 x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
 y = x * 2
@@ -175,3 +178,31 @@ def test_the_magic_displays_the_widget(ipython) -> None:
 def test_a_dict_that_is_no_trace_is_refused() -> None:
     with pytest.raises(TypeError, match=r"Trace\.to_dict"):
         GraphWidget({"nodes": []})
+
+
+def test_layout_fields_sent_are_ones_graph_js_reads(ipython) -> None:
+    """NOTE [what the browser gets]: no field of a layout goes to the browser unless graph.js reads
+    it; the static SVG's texts (stored_label, grad_label) stay in Python."""
+    trace, _ = traced(ipython, SEED_CELL)
+    widget = GraphWidget(trace)
+    full = layout(trace)
+    assert any("stored_label" in n for n in full["nodes"])  # x.grad: the layout has one...
+    sent = widget.layouts["forward"]
+    assert not [n for n in sent["nodes"] if "stored_label" in n or "grad_label" in n]  # ...not sent
+    js = re.sub(r"/\*.*?\*/|//[^\n]*", "", GRAPH_JS.read_text(encoding="utf-8"), flags=re.S)
+    for view in ("forward", "autograd"):
+        lay = widget.layouts[view]
+        keys = set(lay) | {k for part in ("nodes", "edges", "groups") for item in lay[part] for k in item}
+        unread = sorted(k for k in keys if not re.search(rf"\b{re.escape(k)}\b", js))
+        assert unread == [], view
+
+
+def test_the_inplace_op_that_broke_backward_reaches_the_browser_marked(ipython) -> None:
+    trace = inplace_broke_backward(ipython)
+    widget = GraphWidget(trace)
+    assert widget.trace["error"]["modified_by"] == trace["error"]["modified_by"]
+    (marked,) = [n for n in widget.layouts["forward"]["nodes"] if "modified" in n.get("classes", [])]
+    assert marked["id"] == trace["error"]["modified_by"]
+    assert marked["warning"] == "modified a tensor backward needed"
+    ops = {op["id"]: op for op in widget.trace["ops"]}
+    assert (ops[marked["id"]]["name"], ops[marked["id"]]["line"]) == ("mul_", 3)  # what the banner says

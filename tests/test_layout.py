@@ -449,3 +449,102 @@ def test_the_garbage_collector_is_left_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def module_box_problems(lay: dict) -> list[tuple[str, str]]:
+    """Module boxes that overlap (but for a box and the boxes inside it), and nodes inside the
+    box of a module they are not in, or outside the box of their own."""
+    groups = [g for g in lay["groups"] if not g["collapsed"]]
+    boxes = [(g["x"], g["y"], g["x"] + g["w"], g["y"] + g["h"], g["id"]) for g in groups]
+    problems = [
+        (a, b) for a, b in overlapping_boxes(boxes) if not (a.startswith(b + ".") or b.startswith(a + "."))
+    ]
+    for n in lay["nodes"]:
+        for g in groups:
+            inside = g["x"] < n["x"] < g["x"] + g["w"] and g["y"] < n["y"] < g["y"] + g["h"]
+            member = (n["group"] or "") == g["id"] or (n["group"] or "").startswith(g["id"] + ".")
+            if inside != member:
+                problems.append((n["id"], g["id"]))
+    return problems
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu(inplace=True)"])
+@pytest.mark.parametrize("view", ["forward", "autograd"])
+def test_optimizer_step_in_the_cell_keeps_module_boxes_apart_and_its_updates_outside(
+    view: str, activation: str
+) -> None:
+    """The training step with `optimizer.step()` in the traced cell (examples/training_step.ipynb):
+    the updates ran outside any module, so neither they nor the versions of the parameters they
+    made are drawn in a module's box, and the boxes do not overlap."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(1, 8), nn.Tanh() if activation == "tanh" else nn.ReLU(inplace=True), nn.Linear(8, 1)
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    inputs = torch.linspace(-2, 2, 16).unsqueeze(1)
+    with torchlesson.trace() as t:
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(inputs), inputs**2)
+        loss.backward()
+        optimizer.step()
+    lay = layout(t.to_dict(), view)
+    # (an in-place ReLU makes no tensor: its ReluBackward0 is drawn as the Linear's output's)
+    assert {"model", "model.0", "model.2"} <= {g["id"] for g in lay["groups"]}
+    assert module_box_problems(lay) == []
+    check_geometry(lay)
+    if view == "autograd":
+        return
+    updates = [n for n in lay["nodes"] if "inplace" in n["classes"] and n["group"] is None]
+    assert len(updates) == 4  # weight and bias of both Linear layers
+    nodes = {n["id"]: n for n in lay["nodes"]}
+    for update in updates:
+        (param,) = [nodes[e["source"]] for e in lay["edges"] if e["target"] == update["id"]
+                    and "parameter" in nodes[e["source"]]["classes"]]  # fmt: skip
+        (after,) = [nodes[e["target"]] for e in lay["edges"] if e["source"] == update["id"]]
+        assert after["group"] is None  # the updated parameter is outside its module's box too
+        assert after["label"] == f"{param['group']}.{param['label']}"  # so it has its full name
+        # NOTE [write after read]: drawn below the linear that read the parameter before the update
+        (linear,) = [nodes[e["target"]] for e in lay["edges"] if e["source"] == param["id"]
+                     and e["target"] != update["id"]]  # fmt: skip
+        assert linear["rank"] < update["rank"]
+
+
+PITFALL_INPLACE = """\
+x = torch.ones(3, requires_grad=True)
+y = x.sigmoid()  # sigmoid saves y: its derivative is y * (1 - y)
+y.mul_(2)  # ...and this line changes y in place
+y.sum().backward()
+"""
+
+
+def inplace_broke_backward(ipython) -> dict:
+    """Pitfall 4 of examples/gradient_pitfalls.ipynb, traced by the magic as a lesson cell is."""
+    ipython.run("import torch")
+    run = ipython.run("%%autograd_trace -o _trace\n" + PITFALL_INPLACE)
+    assert isinstance(run.error, RuntimeError)
+    assert "modified by an inplace operation" in str(run.error)
+    return ipython.shell.user_ns["_trace"].to_dict()
+
+
+def test_the_inplace_op_that_broke_backward_is_marked_with_a_warning_that_fits(ipython) -> None:
+    trace = inplace_broke_backward(ipython)
+    culprit = next(op for op in trace["ops"] if op["id"] == trace["error"]["modified_by"])
+    assert culprit["name"] == "mul_"
+    lay = layout(trace)
+    (marked,) = [n for n in lay["nodes"] if "modified" in n["classes"]]
+    assert (marked["ref"], marked["label"]) == (culprit["id"], "×= 2")
+    assert marked["warning"] == "modified a tensor backward needed"
+    assert fits(marked["w"]) >= len(marked["warning"])  # written whole, in its own row
+    assert marked["h"] == 36
+    assert not [n for n in lay["nodes"] if n.get("warning") and n is not marked]
+    check_geometry(lay)
+    # inside a collapsed module, the module's box is marked instead
+    b = TraceBuilder()
+    w = b.leaf("w", [2])
+    h = b.op("sigmoid", [w], "h", module="net")
+    b.inplace("mul_", h, 2)
+    b.ops[-1]["module"] = "net"
+    b.error = {"type": "RuntimeError", "message": "modified", "line": 4, "op": None, "op_name": "backward",
+               "inputs": [], "modified_by": b.ops[-1]["id"]}  # fmt: skip
+    (group,) = [n for n in layout(b.to_dict(), collapsed=["net"])["nodes"] if n["kind"] == "group"]
+    assert "modified" in group["classes"]

@@ -10,6 +10,7 @@ import pytest
 from nbconvert import HTMLExporter
 
 from _synthetic import TraceBuilder, mlp, seed
+from test_layout import inplace_broke_backward
 from torchlesson._layout import layout
 from torchlesson._static import to_dot, to_html, to_svg
 
@@ -245,3 +246,30 @@ def test_error_outside_torch_is_a_red_line_not_a_node() -> None:
     root = parse(to_svg(b.to_dict()))
     assert [g.get("data-id") for g in groups_of(root, "node")] == ["t0"]
     assert "NameError at line 2: name 'y' is not defined" in texts(root)
+
+
+def test_the_inplace_op_that_broke_backward_is_outlined_in_red_and_named_with_its_line(ipython) -> None:
+    trace = inplace_broke_backward(ipython)
+    culprit = next(op for op in trace["ops"] if op["id"] == trace["error"]["modified_by"])
+    assert culprit["line"] == 3
+    root = parse(to_svg(trace))
+    (op,) = [g for g in groups_of(root, "node") if "modified" in g.get("class").split()]
+    assert texts(op) == ["×= 2", "modified a tensor backward needed"]
+    assert op.find(f"{SVG}rect").get("stroke") == "#cf222e"
+    pill = op.find(f"{SVG}rect")
+    top, bottom = float(pill.get("y")), float(pill.get("y")) + float(pill.get("height"))
+    assert all(top + 10 <= float(t.get("y")) <= bottom - 3 for t in op.iter(f"{SVG}text"))  # inside
+    assert "modified a tensor backward needed" in op.find(f"{SVG}title").text
+    others = [g for g in groups_of(root, "node") if g is not op and "op" in g.get("class").split()]
+    assert all(
+        g.find(f"{SVG}rect").get("stroke") != "#cf222e" for g in others if "error" not in g.get("class")
+    )
+    # the caption under the picture names the op and its line, as the text summary does
+    footer = [t for t in texts(root) if "modified in place" in t]
+    assert footer == [
+        "A tensor backward needed was modified in place by mul_ on line 3 (outlined in red): "
+        "y.mul_(2)  # ...and this line changes y in place"
+    ]
+    assert "modified a tensor backward needed" in to_dot(trace)
+    # the autograd view has no such op: no caption line either
+    assert not [t for t in texts(parse(to_svg(trace, "autograd"))) if "modified in place" in t]

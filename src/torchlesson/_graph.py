@@ -1,9 +1,10 @@
 """Trace dict -> the abstract graph to draw: nodes and edges, before any position.
 
 The forward view has a node per tensor and per op with tensor inputs (in-place ops give the
-tensor a new version node; cuts are labelled edges; a failing op is drawn in red), the autograd
-view a node per grad_fn plus each leaf's ``.grad``. Nodes carry their module path; modules can
-then be collapsed to one node each, chosen by hand or automatically for big graphs.
+tensor a new version node, in the module the op ran in; cuts are labelled edges; a failing op is
+drawn in red, and so is the in-place op that broke a failing backward), the autograd view a
+node per grad_fn plus each leaf's ``.grad``. Nodes carry their module path; modules can then be
+collapsed to one node each, chosen by hand or automatically for big graphs.
 """
 
 from __future__ import annotations
@@ -31,15 +32,20 @@ AUTO_COLLAPSE_NODES = 150  # above this many nodes, modules are collapsed when `
 # `(dim=0)`); a tensor has its name and its facts, then one row per gradient it shows and a little
 # room under the last one, so it does not sit on the border (see NOTE [gradient rows]).
 OP_H, OP_TWO_ROWS_H, TENSOR_H, GRAD_ROW_H, GRAD_ROWS_PAD = 24, 36, 38, 14, 2
+OP_ROW_H = 12  # each row of an op after its first (its arguments, a warning)
+MODIFIED_WARNING = "modified a tensor backward needed"  # under the in-place op a backward failed on
 
 
 class Graph:
-    """Nodes (dicts in walk order) and edges ``[source index, target index, kind, label]``."""
+    """Nodes (dicts in walk order) and edges ``[source index, target index, kind, label]``;
+    ``after`` holds pairs ``[earlier, later]`` that order ranks but are not drawn (NOTE [write after
+    read])."""
 
     def __init__(self) -> None:
         self.nodes: list[dict[str, Any]] = []
         self.index: dict[str, int] = {}
         self.edges: list[list[Any]] = []
+        self.after: list[list[int]] = []
 
     def add(self, node_id: str, kind: str, ref: str, label: str, sublabel: str | None, **extra: Any) -> int:
         if node_id in self.index:
@@ -60,6 +66,7 @@ class Graph:
             del self.index[node["id"]]
         del self.nodes[count:]
         self.edges = [e for e in self.edges if e[0] < count and e[1] < count]
+        self.after = [p for p in self.after if p[0] < count and p[1] < count]
 
 
 def build_graph(trace: dict[str, Any], view: str) -> Graph:
@@ -106,7 +113,10 @@ def _gradient_rows(
     node["w"] = max([node["w"], *(round(min(c, MAX_GRAD_LABEL) * SMALL_CHAR_W + 16) for c in chars)])
 
 
-def _tensor_node(graph: Graph, tensor: dict[str, Any], node_id: str, extra_classes: list[str]) -> int:
+def _tensor_node(
+    graph: Graph, tensor: dict[str, Any], node_id: str, extra_classes: list[str], group: str | None
+) -> int:
+    """A tensor's node, drawn in the box of the module ``group`` (None: in no module's box)."""
     tid = tensor["id"]
     classes = [tensor.get("kind") or "constant"]
     if tensor.get("is_leaf") and tensor.get("requires_grad") and classes[0] != "leaf":
@@ -118,7 +128,7 @@ def _tensor_node(graph: Graph, tensor: dict[str, Any], node_id: str, extra_class
         classes.append("retains-grad")
     device = str(tensor.get("device") or "cpu").split(":")[0]
     classes += [device, *extra_classes]
-    label = shorten(short_name(tensor), MAX_LABEL)
+    label = shorten(short_name({**tensor, "module": group}), MAX_LABEL)
     sub = facts_text(tensor) + (f" · {device}" if device != "cpu" else "")
     return graph.add(
         node_id,
@@ -128,7 +138,7 @@ def _tensor_node(graph: Graph, tensor: dict[str, Any], node_id: str, extra_class
         sub,
         classes=classes,
         line=tensor.get("line"),
-        group=tensor.get("module"),
+        group=group,
         h=TENSOR_H,
     )
 
@@ -141,14 +151,16 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
     roots = set((trace.get("backward") or [{}])[-1].get("root") or ())
     cut_ids = {c.get("tensor") for c in trace.get("cuts") or ()}
 
-    def tensor(tid: str, node_id: str | None = None, version: Any = None) -> str:
+    def tensor(tid: str, node_id: str | None = None, version: Any = None, module: str | None = None) -> str:
+        """The node of a tensor, or of the version ``version`` an in-place op ran in ``module`` made."""
         node_id = node_id or tid
         if node_id not in graph.index:
             info = tensors.get(tid, {"id": tid})
             extra = ["root"] if tid in roots else []
             extra += ["cut"] if tid in cut_ids else []
-            idx = _tensor_node(graph, info, node_id, extra + (["version"] if version is not None else []))
-            node = graph.nodes[idx]
+            extra += ["version"] if version is not None else []
+            group = info.get("module") if version is None else module
+            node = graph.nodes[_tensor_node(graph, info, node_id, extra, group)]
             if version is not None:
                 node["sublabel"] = f"{node['sublabel']} · v{version}"
                 node["w"] = max(node["w"], round(len(node["sublabel"]) * SMALL_CHAR_W + 16))
@@ -157,6 +169,7 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         return node_id
 
     current: dict[str, str] = {}  # tensor id -> node id of its latest version (in-place ops)
+    readers: dict[str, list[str]] = {}  # node id of a tensor version -> the ops that read it
     produced: set[str] = set()
     op_outputs: dict[str, dict[str, str]] = {}
     for op in trace.get("ops") or ():
@@ -182,14 +195,23 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         )
         for source in sources:
             graph.edge(source, op["id"], "data")
+            readers.setdefault(source, []).append(op["id"])
         outs = op_outputs.setdefault(op["id"], {})
         for tid in op.get("outputs") or ():
             if tid in produced or tid in inputs:  # in-place: the tensor gets a new version node
+                # NOTE [write after read]: the ops that read the version this op overwrites ran
+                # before it, so it is ranked below them (optimizer.step() below the forward pass
+                # that used the parameters), though no edge is drawn between them.
+                for reader in readers.get(current.get(tid) or tid, ()):
+                    if reader != op["id"]:
+                        graph.after.append([graph.index[reader], graph.index[op["id"]]])
                 version = (op.get("version") or {}).get(tid, len(outs) + 1)
                 node_id = f"{tid}@v{version}"
                 while node_id in graph.index:
                     node_id += "'"
-                current[tid] = outs[tid] = tensor(tid, node_id, version)
+                # a version is drawn where the op that made it ran: optimizer.step()'s updates of
+                # a module's parameters ran outside any module, so they are outside its box
+                current[tid] = outs[tid] = tensor(tid, node_id, version, op.get("module"))
             else:
                 outs[tid] = tensor(tid)
             produced.add(tid)
@@ -231,6 +253,12 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         node["h"] = OP_H  # one row: the input shapes are written under it (nothing follows a failure)
         label_w = (len(node["label"]) + 2) * CHAR_W  # graph.js writes "✕ " before it
         node["w"] = max(node["w"], round(max(label_w, len(shapes) * SMALL_CHAR_W) + 16))
+    if error and error.get("modified_by") in graph.index:  # the in-place op a backward failed on
+        node = graph.nodes[graph.index[error["modified_by"]]]
+        node["classes"] = [*node["classes"], "modified"]
+        node["warning"] = MODIFIED_WARNING
+        node["h"] += OP_ROW_H
+        node["w"] = max(node["w"], round(len(MODIFIED_WARNING) * SMALL_CHAR_W + 16))
 
 
 def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
@@ -375,8 +403,9 @@ def collapse(
                 line=node["line"],
             )
         group_node = out.nodes[out.index[gid]]
-        if "error" in node["classes"] and "error" not in group_node["classes"]:
-            group_node["classes"] = [*group_node["classes"], "error"]
+        for mark in ("error", "modified"):
+            if mark in node["classes"] and mark not in group_node["classes"]:
+                group_node["classes"] = [*group_node["classes"], mark]
         mapping.append(out.index[gid])
     seen = set()
     for s, t, kind, label in graph.edges:
@@ -384,4 +413,5 @@ def collapse(
         if mapping[s] != mapping[t] and key not in seen:
             seen.add(key)
             out.edges.append([mapping[s], mapping[t], kind, label])
+    out.after = [[mapping[s], mapping[t]] for s, t in graph.after if mapping[s] != mapping[t]]
     return out, heads

@@ -29,8 +29,9 @@ VIEWS = ("forward", "autograd")
 # - a summary with its values drops the statistics (the panel shows the values then), and drops
 #   shape/dtype/numel where they are the tensor's own;
 # - floats keep what torch prints: 4 decimals, at least 5 significant digits (_number);
-# - layout nodes drop rank, line and grad_label (graph.js writes the gradient of the pass it
-#   shows), edges their id, and autograd edges travel only in the autograd layout.
+# - layout nodes drop rank, line, grad_label and stored_label (graph.js writes the gradient of
+#   the pass it shows, and the .grad, from the trace), edges their id, and autograd edges travel
+#   only in the autograd layout.
 _TENSOR_KEYS = (
     "id",
     "name",
@@ -67,7 +68,7 @@ _DEFAULTS = {
     "edge": {"label": None},
 }
 _STATS = ("min", "max", "mean", "std", "norm")
-_LAYOUT_DROP = {"node": ("rank", "line", "grad_label"), "edge": ("id",)}
+_LAYOUT_DROP = {"node": ("rank", "line", "grad_label", "stored_label"), "edge": ("id",)}
 
 
 def _number(value: Any) -> Any:

@@ -136,13 +136,15 @@ def _layout(
 
 
 def _ranks(
-    n: int, edges: list[list[Any]], groups: list[str | None]
+    n: int, edges: list[list[Any]], groups: list[str | None], after: list[list[int]]
 ) -> tuple[list[int], list[list[Any]], int]:
     """Longest-path ranks from the sources (iterative Kahn walk); sources sit just above their
-    first consumer. An edge that would close a cycle (not expected in a trace) is dropped."""
+    first consumer. ``after`` pairs rank like edges but are not drawn (NOTE [write after read] in
+    _graph.py). An edge that would close a cycle (not expected in a trace) is dropped."""
+    order_only = [[s, t, "after", None] for s, t in after]
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n
-    for s, t, *_ in edges:
+    for s, t, *_ in edges + order_only:
         succ[s].append(t)
         indeg[t] += 1
     queue = deque(v for v in range(n) if indeg[v] == 0)
@@ -163,9 +165,10 @@ def _ranks(
                 seen[t] = True
                 queue.append(t)
     kept = [e for e in edges if where[e[0]] < where[e[1]]]
+    ranked = kept + [e for e in order_only if where[e[0]] < where[e[1]]]
     pred: list[list[int]] = [[] for _ in range(n)]
     succ = [[] for _ in range(n)]
-    for s, t, *_ in kept:
+    for s, t, *_ in ranked:
         pred[t].append(s)
         succ[s].append(t)
 
@@ -183,7 +186,7 @@ def _ranks(
     for v in reversed(order):
         tail[v] = max((tail[c] + 1 for c in succ[v] if inside(groups[c], groups[v])), default=0)
     length = {}
-    for s, t, *_ in kept:
+    for s, t, *_ in ranked:
         entering = not inside(groups[s], groups[t])
         length[s, t] = 2 if owns[t] and entering and not (not pred[s] and groups[s] == groups[t]) else 1
         if groups[s] and not inside(groups[t], groups[s]):
@@ -201,7 +204,7 @@ def _ranks(
 
 def _place(graph: Graph, counts: dict[str, int], types: dict[str, str]) -> dict[str, Any]:
     nodes, n = graph.nodes, len(graph.nodes)
-    rank, edges, dropped = _ranks(n, graph.edges, [node["group"] for node in nodes])
+    rank, edges, dropped = _ranks(n, graph.edges, [node["group"] for node in nodes], graph.after)
     top = max(rank, default=-1)
     for v, node in enumerate(nodes):  # a failing op nothing connects to goes where the cell stopped
         if node.pop("bottom", False) and not any(v in e[:2] for e in edges) and n > 1:

@@ -95,53 +95,108 @@ def _separate(
     seps: list[list[float]],
     budget: int = 40,
 ) -> None:
-    """Move sibling module boxes that share ranks apart: the right one, and whatever lies right of
-    it, shifts right until the boxes no longer overlap (a bounded number of shifts; if that does
-    not settle it, nothing moves). Skipped for hundreds of modules: such graphs are collapsed
+    """Move sibling module boxes that share ranks apart, then nodes out of the boxes of modules
+    they are not in (optimizer.step()'s updates beside a network's box): what lies right of the
+    clash shifts right until it is gone (a bounded number of shifts per stage; if a stage does not
+    settle, its moves are undone). Skipped for hundreds of modules: such graphs are collapsed
     unless asked otherwise, and time stays linear."""
     paths = {p for g in groups[:n] for p in g}
     if not paths or len(paths) > 200:
         return
-    before = x[:]
-    for _ in range(budget):
-        box: dict[str, list[float]] = {}
-        for v in range(n):
-            for depth, path in enumerate(groups[v]):
-                pad = GROUP_PAD * (len(groups[v]) - depth)
-                b = box.setdefault(path, [math.inf, -math.inf, rank[v], rank[v]])
-                b[:] = [min(b[0], x[v] - width[v] / 2 - pad), max(b[1], x[v] + width[v] / 2 + pad),
-                        min(b[2], rank[v]), max(b[3], rank[v])]  # fmt: skip
-        siblings: dict[str, list[str]] = {}
-        for path in box:
-            siblings.setdefault(path.rpartition(".")[0], []).append(path)
-        clash = None
-        for _parent, kids in sorted(siblings.items()):
-            kids.sort(key=lambda p: (box[p][0], p))
-            for i, a in enumerate(kids):
-                for k in range(i + 1, len(kids)):
-                    b = kids[k]
-                    if box[b][0] >= box[a][1] + NODE_GAP:
-                        break
-                    if box[a][2] <= box[b][3] and box[b][2] <= box[a][3]:
-                        clash = (a, b)
-                        break
-                if clash:
-                    break
-            if clash:
+    for nodes_too in (False, True):
+        before = x[:]
+        for _ in range(budget):
+            box = _boxes(x, width, groups, rank, n)
+            clash = _box_clash(box) or (nodes_too and _node_clash(box, layers, x, width, groups, n))
+            if not clash:
                 break
-        if clash is None:
+            shift, line, moving, staying, held = clash
+            for layer, sep in zip(layers, seps, strict=True):
+                for i, v in enumerate(layer):
+                    if (moving and moving in groups[v]) or (
+                        (staying is None or staying not in groups[v])
+                        and x[v] >= line
+                        and not (held and rank[v] == held[0] and i <= held[1])
+                    ):
+                        x[v] += shift
+                    if i and x[v] < x[layer[i - 1]] + sep[i - 1]:  # keep the order's gaps
+                        x[v] = x[layer[i - 1]] + sep[i - 1]
+        else:
+            # Boxes that interleave with the main line (an autograd view, where a module's
+            # AccumulateGrad nodes sit beside the next module's node) cannot be pulled apart by
+            # shifting: keep the line.
+            x[:] = before
             return
-        a, b = clash
-        line, shift = box[b][0], box[a][1] + NODE_GAP - box[b][0]
-        for layer, sep in zip(layers, seps, strict=True):
-            for i, v in enumerate(layer):
-                if b in groups[v] or (a not in groups[v] and x[v] >= line):
-                    x[v] += shift
-                if i and x[v] < x[layer[i - 1]] + sep[i - 1]:  # keep the order's gaps
-                    x[v] = x[layer[i - 1]] + sep[i - 1]
-    # Boxes that interleave with the main line (an autograd view, where a module's AccumulateGrad
-    # nodes sit beside the next module's node) cannot be pulled apart by shifting: keep the line.
-    x[:] = before
+
+
+# How far to shift, and what: a box's members (`moving`), and whatever lies right of a vertical
+# line, but the members of another box (`staying`) and the vertices up to (rank, index) `held`.
+Clash = tuple[float, float, str | None, str | None, tuple[int, int] | None]
+
+
+def _boxes(
+    x: list[float], width: list[float], groups: list[list[str]], rank: list[int], n: int
+) -> dict[str, list[float]]:
+    """Each module's box around its nodes: [left, right, first rank, last rank]."""
+    box: dict[str, list[float]] = {}
+    for v in range(n):
+        for depth, path in enumerate(groups[v]):
+            pad = GROUP_PAD * (len(groups[v]) - depth)
+            b = box.setdefault(path, [math.inf, -math.inf, rank[v], rank[v]])
+            b[:] = [min(b[0], x[v] - width[v] / 2 - pad), max(b[1], x[v] + width[v] / 2 + pad),
+                    min(b[2], rank[v]), max(b[3], rank[v])]  # fmt: skip
+    return box
+
+
+def _box_clash(box: dict[str, list[float]]) -> Clash | None:
+    """Two sibling boxes that share ranks and overlap: the right one, and whatever lies right of
+    its left side (but the left one), move right."""
+    siblings: dict[str, list[str]] = {}
+    for path in box:
+        siblings.setdefault(path.rpartition(".")[0], []).append(path)
+    for _parent, kids in sorted(siblings.items()):
+        kids.sort(key=lambda p: (box[p][0], p))
+        for i, a in enumerate(kids):
+            for b in kids[i + 1 :]:
+                if box[b][0] >= box[a][1] + NODE_GAP:
+                    break
+                if box[a][2] <= box[b][3] and box[b][2] <= box[a][3]:
+                    return box[a][1] + NODE_GAP - box[b][0], box[b][0], b, a, None
+    return None
+
+
+def _node_clash(
+    box: dict[str, list[float]],
+    layers: list[list[int]],
+    x: list[float],
+    width: list[float],
+    groups: list[list[str]],
+    n: int,
+) -> Clash | None:
+    """A node inside the box of a module it is not in (a box is as wide as its widest rank). Only
+    the boxes beside it are checked, the children of its own innermost module: any other box it
+    meets lies in a box beside it, or in one that clashes with such a box. The node stays on the
+    side of the box that it has in its rank's order."""
+    children: dict[str, list[str]] = {}
+    for path in sorted(box):
+        children.setdefault(path.rpartition(".")[0], []).append(path)
+    found: list[Clash] = []
+    for r, layer in enumerate(layers):
+        for i, v in enumerate(layer):
+            if v >= n:
+                continue
+            left, right = x[v] - width[v] / 2, x[v] + width[v] / 2
+            for p in children.get(groups[v][-1] if groups[v] else "", ()):
+                lo, hi, first, last = box[p]
+                if not first <= r <= last or left >= hi + NODE_GAP - 0.5 or right + NODE_GAP - 0.5 <= lo:
+                    continue
+                members = [k for k, u in enumerate(layer) if p in groups[u]]
+                if (i > members[0]) if members else x[v] > (lo + hi) / 2:
+                    found.append((hi + NODE_GAP - left, left, None, p, None))  # v goes right of the box
+                else:
+                    found.append((right + NODE_GAP - lo, lo, p, None, (r, i)))  # the box goes right of v
+    # the longest shift first: it takes every node that lies right of its own along
+    return max(found, key=lambda clash: clash[0], default=None)
 
 
 def _fit(want: list[float], weight: list[float], sep: list[float]) -> list[float]:

@@ -28,6 +28,7 @@ from html import escape
 from typing import Any
 
 from ._graph import GRAD_ROW_H, TENSOR_H
+from ._labels import shorten
 from ._layout import CHAR_W, facts_text, format_values, layout, summary_text, tensor_label
 
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
@@ -35,6 +36,7 @@ TEXT, MUTED, GRAD, GRAD_FILL, RED = "#1f2328", "#57606a", "#1a7f37", "#dafbe1", 
 # node fill, stroke, stroke width by class (first match wins)
 _NODE_STYLE = [
     ("error", ("#ffebe9", RED, 2.0)),
+    ("modified", ("#ffffff", RED, 2.5)),  # the in-place op that broke a backward
     ("parameter", ("#fff8c5", "#9a6700", 2.5)),
     ("leaf", ("#ddf4ff", "#0969da", 2.5)),
     ("intermediate", ("#f6f8fa", "#6e7781", 1.2)),
@@ -117,7 +119,25 @@ def _footer(lay: dict[str, Any], trace: dict[str, Any]) -> list[tuple[str, str]]
         where = f" at line {error['line']}" if error.get("line") else ""
         message = str(error.get("message") or "").splitlines() or [""]
         lines.append((f"{error.get('type', 'Error')}{where}: {message[0][:150]}", RED))
+        culprit = modified_by(trace)
+        if culprit:
+            lines.append((culprit, RED))
     return lines
+
+
+def modified_by(trace: dict[str, Any]) -> str | None:
+    """``A tensor backward needed was modified in place by mul_ on line 3 (outlined in red):
+    y.mul_(2)``: the in-place op a failing backward names in ``error.modified_by``, or None."""
+    error = trace.get("error") or {}
+    op = next((o for o in trace.get("ops") or () if o["id"] == error.get("modified_by")), None)
+    if op is None:
+        return None
+    line = op.get("line")
+    lines = trace.get("lines") or []
+    code = lines[line - 1].strip() if isinstance(line, int) and 0 < line <= len(lines) else ""
+    where = f" on line {line}" if line else ""
+    text = f"A tensor backward needed was modified in place by {op['name']}{where} (outlined in red)"
+    return text + (f": {shorten(code, 60)}" if code else ".")
 
 
 def _edge(e: dict[str, Any]) -> str:
@@ -162,6 +182,8 @@ def _node(n: dict[str, Any], info: dict[str, dict[str, Any]]) -> str:
     lines = [(n["label"], 12, RED if "error" in classes else TEXT, "bold" if n["kind"] == "tensor" else "")]
     if n["sublabel"]:
         lines.append((n["sublabel"], 10.5, RED if "error" in classes else MUTED, ""))
+    if n.get("warning"):
+        lines.append((n["warning"], 10.5, RED, "bold"))
     rows = [
         (kind, n[key]) for kind, key in (("flowed", "grad_label"), ("stored", "stored_label")) if n.get(key)
     ]
@@ -238,6 +260,8 @@ def _hover(n: dict[str, Any], info: dict[str, dict[str, Any]]) -> str:
         lines.append(f"{tensor_label(item)}.grad: {_values_or_stats(item.get('grad'))}")
     else:
         lines.append(n["label"] + (f" {n['sublabel']}" if n["sublabel"] else ""))
+    if n.get("warning"):
+        lines.append(n["warning"])
     if n.get("grad_label"):
         lines.append(n["grad_label"])
     if item.get("module"):
@@ -335,7 +359,9 @@ def to_dot(trace: dict[str, Any], view: str = "forward", **options: Any) -> str:
             (s for cls, s in _NODE_STYLE if cls in n["classes"] or cls == n["kind"]), _NODE_STYLE[-1][1]
         )
         label = "\n".join(
-            t for t in (n["label"], n["sublabel"], n.get("grad_label"), n.get("stored_label")) if t
+            t
+            for t in (n["label"], n["sublabel"], n.get("warning"), n.get("grad_label"), n.get("stored_label"))
+            if t
         )
         shape = "ellipse" if n["kind"] == "op" else "box"
         style = "filled,dashed" if "dimmed" in n["classes"] else "rounded,filled"

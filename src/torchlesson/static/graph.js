@@ -476,7 +476,12 @@ class GraphView {
     g.append(s("rect", { class: "tl-box", width: w, height: ht, rx: Math.min(ht / 2, 14) }));
     const label = `${error ? "✕ " : ""}${node.label}`;
     const sub = node.sublabel || "";
-    if (error && sub) {
+    if (node.warning) {
+      // the in-place op a backward failed on: the op, its other arguments where it has a row for
+      // them, then the warning in red (_graph.py adds a row for it)
+      const rows = [[label, "tl-op", CHAR_W], ...(sub && ht >= 46 ? [[sub, "tl-sub", SMALL_W]] : []), [node.warning, "tl-warning", SMALL_W]];
+      rows.forEach(([text, cls, charW], k) => g.append(s("text", { class: cls, x: w / 2, y: 15 + 13 * k, "text-anchor": "middle", text: clip(text, fits(w, charW)) })));
+    } else if (error && sub) {
       // a failing op has no outputs, so nothing is drawn below it: its input shapes go there
       g.append(s("text", { class: "tl-op", x: w / 2, y: ht / 2 + 4.5, "text-anchor": "middle", text: clip(label, Math.floor((w - 10) / CHAR_W)) }));
       g.append(s("text", { class: "tl-sub tl-error-sub", x: w / 2, y: ht + 13, "text-anchor": "middle", text: `inputs ${sub}` }));
@@ -535,6 +540,13 @@ class GraphView {
       const where = e.line ? ` on line ${e.line}` : "";
       const code = sourceLine(this.index, e.line);
       items.push(["error", "✕", `${e.type}${where}: ${e.message}`, code]);
+      const culprit = e.modified_by ? this.index.ops.get(e.modified_by) : null;
+      if (culprit) {
+        // where PyTorch's message does not say: the in-place op that changed a tensor backward saved
+        const at = culprit.line ? ` on line ${culprit.line}` : "";
+        const show = () => (this.set("view", "forward"), this.set("selected", culprit.id));
+        items.push(["error", "✎", `A tensor backward needed was modified in place by ${culprit.name}${at} (outlined in red):`, sourceLine(this.index, culprit.line), ["Show it", show]]);
+      }
     }
     const note = layout.note || "";
     if (trace.truncated && !note.includes("recorded")) items.push(["warn", "!", `Only the first ${trace.max_ops} operations were recorded; the cell itself ran to the end. Use %%autograd_trace --max-ops N to record more.`]);
@@ -545,11 +557,12 @@ class GraphView {
     }
     if (!this.index.passes.length) items.push(["info", "i", "This cell ran no backward pass: no gradients to show yet. Call .backward() on a scalar to see them flow."]);
     this.banners.replaceChildren(
-      ...items.map(([kind, icon, text, code]) =>
+      ...items.map(([kind, icon, text, code, action]) =>
         h("div", { class: ["tl-banner", `tl-${kind}`], role: kind === "error" ? "alert" : "note" }, [
           h("span", { class: "tl-icon", "aria-hidden": "true", text: icon }),
           h("span", { text }),
           code ? h("code", { text: code }) : null,
+          action ? h("button", { type: "button", class: "tl-link", text: action[0], onclick: action[1] }) : null,
         ]),
       ),
     );
@@ -715,6 +728,10 @@ class GraphView {
       parts.push(h("h3", { text: "Details" }), h("p", { class: "tl-muted", text: "Click a node or a table row to see its facts. Drag to pan; hover for a quick look." }), legend());
     }
     const err = index.trace.error;
+    if (err && op && op.id === err.modified_by) {
+      const changed = (op.outputs || []).map((id) => tensorName(index.tensors.get(id))).join(", ");
+      parts.push(h("div", { class: "tl-banner tl-error" }, [h("span", { text: `This op modified ${changed} in place, a tensor backward needed: the backward on line ${err.line} failed (${err.type}).` })]));
+    }
     if (err && ref && (ref === err.op || (op && op.id === err.op))) {
       parts.push(h("div", { class: "tl-banner tl-error" }, [h("span", { text: `${err.type}: ${err.message}` })]));
       if (err.inputs) parts.push(h("p", { text: `inputs: ${err.inputs.map((i) => `${shapeText(i.shape)} ${i.dtype} ${i.device}`).join(" · ")}` }));
@@ -1026,7 +1043,7 @@ class GraphView {
     const op = index.ops.get(node.ref);
     if (node.kind === "op" && op) {
       const ins = (op.inputs || []).map((i) => (i.tensor ? tensorName(index.tensors.get(i.tensor)) : argText(i))).join(", ");
-      return [`${op.name}(${ins})`, `line ${op.line}: ${sourceLine(index, op.line)}`, op.module ? `in ${op.module}` : null].filter(Boolean);
+      return [`${op.name}(${ins})`, `line ${op.line}: ${sourceLine(index, op.line)}`, op.module ? `in ${op.module}` : null, node.warning].filter(Boolean);
     }
     if (node.kind === "group") return [node.label, "collapsed module: click to expand"];
     if (!t) return [node.label];
