@@ -268,18 +268,17 @@ class _Tracer:
 
     @staticmethod
     def _facts_into(record: dict, tensor: torch.Tensor) -> None:
+        # runs for every tensor the block makes: plain assignments, no intermediate dicts
         grad_fn = tensor.grad_fn
-        record.update(
-            shape=list(tensor.shape),
-            dtype=_facts.dtype_name(tensor.dtype),
-            device=_facts.device_name(tensor.device),
-            requires_grad=bool(tensor.requires_grad),
-            is_leaf=bool(tensor.is_leaf),
-            retains_grad=bool(tensor.retains_grad),
-            grad_fn=grad_fn.name() if grad_fn is not None else None,
-            version=_facts.version_of(tensor),
-            is_parameter=isinstance(tensor, torch.nn.Parameter),
-        )
+        record["shape"] = list(tensor.shape)
+        record["dtype"] = _facts.dtype_name(tensor.dtype)
+        record["device"] = _facts.device_name(tensor.device)
+        record["requires_grad"] = tensor.requires_grad
+        record["is_leaf"] = tensor.is_leaf
+        record["retains_grad"] = tensor.retains_grad
+        record["grad_fn"] = grad_fn.name() if grad_fn is not None else None
+        record["version"] = _facts.version_of(tensor)
+        record["is_parameter"] = isinstance(tensor, torch.nn.Parameter)
 
     # ------------------------------------------------------------------ operations
     def record_op(self, func, args, kwargs, out, line, grad_enabled: bool, direct: bool) -> None:

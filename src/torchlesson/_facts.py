@@ -6,6 +6,7 @@ graph, never bumps a version counter and never keeps the tensor alive.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -16,11 +17,13 @@ import torch
 MAX_VALUES = 64
 
 
+@functools.cache
 def dtype_name(dtype: torch.dtype) -> str:
     """``torch.float32`` -> ``"float32"``."""
     return str(dtype).removeprefix("torch.")
 
 
+@functools.cache
 def device_name(device: torch.device) -> str:
     """``device(type='cuda', index=0)`` -> ``"cuda:0"``; ``cpu`` and ``meta`` stay short."""
     return str(device)
@@ -120,8 +123,6 @@ def complete(summary: dict[str, Any]) -> dict[str, Any]:
     return _finite(summary)
 
 
-# torch splits reductions over more elements than this across threads (at::internal::GRAIN_SIZE)
-_PARALLEL_GRAIN = 32768
 _NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64, torch.int8, torch.int16, torch.int32,
                            torch.int64, torch.uint8})  # fmt: skip
 
@@ -133,10 +134,11 @@ def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     it keeps the cost of summarising every gradient of a backward pass low.
     """
     n = t.numel()
-    if t.device.type == "cpu" and n > _PARALLEL_GRAIN and t.dtype in _NUMPY_DTYPES:
-        # NOTE [single-threaded statistics]: torch would run these reductions on its thread pool;
-        # when a core is busy, a parallel region can wait milliseconds at its barrier. NumPy reads
-        # the same memory (no copy) on one thread, in a predictable ~100 us per 200k elements.
+    if t.device.type == "cpu" and t.dtype in _NUMPY_DTYPES:
+        # NOTE [single-threaded statistics]: torch would run big reductions on its thread pool, and
+        # when a core is busy a parallel region can wait milliseconds at its barrier; for small ones
+        # its per-call dispatch dominates. NumPy reads the same memory (no copy) on one thread: a few
+        # microseconds for thousands of elements, a predictable ~100 us per 200k.
         a = t.resolve_conj().resolve_neg().numpy().reshape(-1)
         mn, mx, total = a.min().item(), a.max().item(), float(a.sum(dtype=np.float64))
         squares = float(np.dot(a, a)) if a.dtype.kind == "f" else float(np.dot(a.astype(np.float64), a))
