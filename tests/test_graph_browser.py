@@ -342,3 +342,33 @@ def test_optimizer_step_in_the_cell_draws_module_boxes_apart_and_its_updates_out
     for update in updates:
         assert not [name for name, box in boxes.items() if meet(update, box)], update
     assert lab_page.page_errors == []
+
+
+def test_ctrl_wheel_zooms_about_the_cursor_and_drops_text_once_settled(lab_page) -> None:
+    page = lab_page.open(SEED)
+    widget = page.locator(".torchlesson-graph")
+    x = tensor_node(widget, "x")
+    before = x.bounding_box()
+    cx, cy = before["x"] + before["width"] / 2, before["y"] + before["height"] / 2
+    page.mouse.move(cx, cy)
+    page.keyboard.down("Control")  # ctrl + wheel zooms (plain wheel scrolls the notebook)
+    for _ in range(3):
+        page.mouse.wheel(0, -60)
+    page.wait_for_timeout(300)
+    after = x.bounding_box()
+    assert after["width"] > 1.5 * before["width"]
+    # the point under the cursor stays under it
+    assert abs(after["x"] + after["width"] / 2 - cx) < 3
+    assert abs(after["y"] + after["height"] / 2 - cy) < 3
+
+    # far out, once the gesture settles, only boxes and edges are drawn
+    for _ in range(20):
+        page.mouse.wheel(0, 60)
+    page.keyboard.up("Control")
+    svg = widget.locator(".tl-svg")
+    page.wait_for_function("el => el.classList.contains('tl-far')", arg=svg.element_handle(), timeout=5_000)
+    assert not x.locator(".tl-name").is_visible()
+    widget.get_by_role("button", name="Fit the whole graph in the view").click()
+    page.wait_for_function("el => !el.classList.contains('tl-far')", arg=svg.element_handle(), timeout=5_000)
+    assert x.locator(".tl-name").is_visible()
+    assert lab_page.page_errors == []

@@ -19,6 +19,7 @@ const READABLE_ZOOM = 0.75; // below this the 10.5px facts are too small to read
 const TOP_ROOM = 20;
 const TILE = 600; // px of layout per tile (see GraphView.tile)
 const FAR_ZOOM = 0.4; // below this zoom, text would be under 5px: boxes and edges only
+const SETTLE_MS = 120; // a pan or zoom gesture has ended once no event came for this long
 const SMALL_W = 6.3;
 // a tensor's box: name and facts, then one row per gradient (NOTE [gradient rows] in _graph.py)
 const TENSOR_H = 38;
@@ -347,20 +348,23 @@ class GraphView {
     return tile;
   }
 
-  /** Show only the tiles that meet the visible part of the layout; small zooms drop the text. */
-  cull() {
+  /** Show only the tiles that meet the visible part of the layout (stage `W` x `H` px); small zooms
+   *  drop the text. During a gesture (`settled` false) tiles are only shown, never hidden, and the
+   *  level of detail stays: hiding tiles or all text restyles thousands of nodes, which took frames
+   *  of 150 ms when a wheel zoom crossed FAR_ZOOM. The settled pass does that once. */
+  cull(W, H, settled = true) {
     const { x, y, k } = this.zoom;
-    const W = this.stage.clientWidth;
-    const H = this.stage.clientHeight;
     const [x0, y0, x1, y1] = [-x / k, -y / k, (W - x) / k, (H - y) / k];
     for (const tile of this.tiles.values()) {
       const [a, b, c, d] = tile.box;
       const shown = !W || (c >= x0 && a <= x1 && d >= y0 && b <= y1);
-      if (shown === tile.shown) continue;
+      if (shown === tile.shown || (!shown && !settled)) continue;
       tile.shown = shown;
       for (const g of [tile.edges, tile.nodes]) g.style.display = shown ? "" : "none";
     }
+    if (!settled) return;
     const far = k < FAR_ZOOM;
+    // one class on the svg; the CSS hides the text of its descendants
     if (far !== this.far) this.svg.classList.toggle("tl-far", (this.far = far));
   }
 
@@ -865,15 +869,34 @@ class GraphView {
 
   // ------------------------------------------------------------ pan and zoom
 
-  /** Move the one viewport <g> (coalesced to one update per frame); nothing is laid out again. */
-  applyTransform() {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      const { x, y, k } = this.zoom;
-      this.viewport.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)}) scale(${k.toFixed(4)})`);
-      this.cull();
-    });
+  /** Move the one viewport <g> (coalesced to one update per frame); nothing is laid out again.
+   *  A `gesture` (drag, wheel, pinch) defers culling and the level of detail until it settles. */
+  applyTransform(gesture = false) {
+    clearTimeout(this.settleTimer);
+    this.settleTimer = 0;
+    this.settled = !gesture;
+    if (gesture) this.settleTimer = setTimeout(() => ((this.settled = true), this.requestFrame()), SETTLE_MS);
+    this.requestFrame();
+  }
+
+  requestFrame() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.paintTransform());
+  }
+
+  paintTransform() {
+    this.frame = 0;
+    // layout reads first, then writes: no layout is forced between the two
+    const W = this.stage.clientWidth;
+    const H = this.stage.clientHeight;
+    if (this.wheelDelta) {
+      const rect = this.stage.getBoundingClientRect();
+      const factor = Math.exp(-this.wheelDelta * 0.004);
+      this.wheelDelta = 0;
+      this.zoomTo(factor, this.wheelAt[0] - rect.left, this.wheelAt[1] - rect.top);
+    }
+    const { x, y, k } = this.zoom;
+    this.viewport.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)}) scale(${k.toFixed(4)})`);
+    this.cull(W, H, this.settled);
   }
 
   /** Show the whole graph (`all`, the Fit button), or, on first sight, the whole graph only while
@@ -889,22 +912,28 @@ class GraphView {
     let k = Math.min((W - 2 * pad) / layout.width, (H - 2 * pad) / height, 1.25);
     if (!all && k < READABLE_ZOOM) k = Math.min(1, Math.max(READABLE_ZOOM, (W - 2 * pad) / layout.width));
     const y = height * k <= H - 2 * pad ? (H - height * k) / 2 : pad;
+    this.wheelDelta = 0; // a wheel zoom not yet painted would move the fitted view
     this.zoom = { k, x: (W - layout.width * k) / 2, y: y + top * k };
     this.applyTransform();
   }
 
-  zoomBy(factor, cx = this.stage.clientWidth / 2, cy = this.stage.clientHeight / 2) {
+  /** Scale by `factor` about the stage point (cx, cy), which stays under the cursor. */
+  zoomTo(factor, cx, cy) {
     const { x, y, k } = this.zoom;
     const next = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, k * factor));
     this.zoom = { k: next, x: cx - ((cx - x) * next) / k, y: cy - ((cy - y) * next) / k };
     this.userMoved = true;
-    this.applyTransform();
   }
 
-  panBy(dx, dy) {
+  zoomBy(factor, cx = this.stage.clientWidth / 2, cy = this.stage.clientHeight / 2, gesture = false) {
+    this.zoomTo(factor, cx, cy);
+    this.applyTransform(gesture);
+  }
+
+  panBy(dx, dy, gesture = false) {
     this.zoom = { ...this.zoom, x: this.zoom.x + dx, y: this.zoom.y + dy };
     this.userMoved = true;
-    this.applyTransform();
+    this.applyTransform(gesture);
   }
 
   /** Pan so that a node is in view (after a selection from the table). */
@@ -941,7 +970,7 @@ class GraphView {
         this.pointers.set(e.pointerId, [e.clientX, e.clientY]);
         const [c, d] = [...this.pointers.values()];
         const rect = stage.getBoundingClientRect();
-        if (before > 0) this.zoomBy(Math.hypot(c[0] - d[0], c[1] - d[1]) / before, (c[0] + d[0]) / 2 - rect.left, (c[1] + d[1]) / 2 - rect.top);
+        if (before > 0) this.zoomBy(Math.hypot(c[0] - d[0], c[1] - d[1]) / before, (c[0] + d[0]) / 2 - rect.left, (c[1] + d[1]) / 2 - rect.top, true);
         if (press) press.moved = true;
         return;
       }
@@ -952,7 +981,7 @@ class GraphView {
         stage.classList.add("panning");
         this.tooltip.hidden = true;
       }
-      if (press && press.moved) this.panBy(e.clientX - px, e.clientY - py);
+      if (press && press.moved) this.panBy(e.clientX - px, e.clientY - py, true);
     });
     const release = (e) => {
       this.pointers.delete(e.pointerId);
@@ -1006,10 +1035,13 @@ class GraphView {
       return;
     }
     e.preventDefault();
-    const rect = this.stage.getBoundingClientRect();
-    // a wheel notch (~100 px) zooms by about 1.27x; a pinch (ctrl + small deltas) smoothly
+    // a wheel notch (~100 px) zooms by about 1.27x; a pinch (ctrl + small deltas) smoothly. The
+    // events of one frame add up into one zoom, painted (and the stage measured) in that frame.
     const delta = Math.max(-60, Math.min(60, e.deltaMode === 1 ? e.deltaY * 16 : e.deltaY));
-    this.zoomBy(Math.exp(-delta * 0.004), e.clientX - rect.left, e.clientY - rect.top);
+    this.wheelDelta = (this.wheelDelta || 0) + delta;
+    this.wheelAt = [e.clientX, e.clientY];
+    this.userMoved = true;
+    this.applyTransform(true);
   }
 
   key(e) {
@@ -1060,6 +1092,7 @@ class GraphView {
   destroy() {
     this.stopTimer();
     cancelAnimationFrame(this.frame);
+    clearTimeout(this.settleTimer);
     clearTimeout(this.hintTimer);
     this.resize.disconnect();
     for (const [event, fn] of this.subscriptions) this.model.off(event, fn);
