@@ -10,24 +10,10 @@ import textwrap
 import pytest
 import torch
 
-SEED_CELL = """\
-import torch
-x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-y = x * 2
-z = y + 3
-loss = z.sum()
-loss.backward()
-"""
+import _seed as seed
 
-SEED_SECOND = """\
-import torch
-x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-y = torch.tensor([4.0, 5.0, 6.0])
-z = x + y
-out = z * z
-out.backward(torch.tensor([1.0, 1.0, 1.0]))
-print('Gradient of x:', x.grad)
-"""
+SEED_CELL = "import torch\n" + seed.SEED_CELL
+SEED_SECOND = "import torch\n" + seed.SEED_SECOND
 
 
 def run_traced(ipython, code: str, entry: str):

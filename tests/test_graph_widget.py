@@ -10,19 +10,13 @@ import torch
 import traitlets
 
 import _synthetic as synthetic
+from _seed import SEED_CELL
 from test_layout import inplace_broke_backward
 from torchlesson._graph_widget import _STATIC, GraphWidget
 from torchlesson._layout import layout
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 GRAPH_JS = _STATIC / "graph.js"
-SEED_CELL = """\
-x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
-y = x * 2
-z = y + 3
-loss = z.sum()
-loss.backward()
-"""
 
 
 def traced(ipython, code: str) -> tuple[dict, dict]:
