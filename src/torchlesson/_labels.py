@@ -7,6 +7,7 @@ that size its box. Pure Python, no torch; the layout and the static SVG both use
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 CHAR_W, SMALL_CHAR_W = 7.3, 6.3  # px per character of the 12px / 10.5px monospace fonts
@@ -73,28 +74,35 @@ def facts_text(item: dict[str, Any]) -> str:
     return f"{shape} {str(item.get('dtype') or '').removeprefix('torch.')}".strip()
 
 
-def format_values(values: Any, limit: int = 40) -> str | None:
-    """Nested lists of numbers the way torch prints them (``[1., 2.5]``), or None if too long."""
-    parts: list[str] = []
+def _printed(values: Any) -> Iterator[Any]:
+    """The pieces of nested lists in print order: ``"["``, ``", "``, ``"]"`` and the values
+    (iteratively, for any depth). Strings, brackets or values such as ``"nan"``, print as they are."""
     stack: list[Any] = [values]
-    while stack:  # iterative: nested lists of any depth
+    while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            parts.append(item)
-        elif isinstance(item, list):
+        if isinstance(item, list):
             stack.append("]")
             for k in range(len(item) - 1, -1, -1):
                 stack.append(item[k])
                 if k:
                     stack.append(", ")
             stack.append("[")
-        elif isinstance(item, float) and item.is_integer():
-            parts.append(f"{item:.0f}.")
-        elif isinstance(item, float):
-            parts.append(f"{item:.4g}")
         else:
-            parts.append(str(item))
-        if sum(map(len, parts)) > limit:
+            yield item
+
+
+def format_values(values: Any, limit: int = 40) -> str | None:
+    """Nested lists of numbers the way torch prints them (``[1., 2.5]``), or None if too long."""
+    parts: list[str] = []
+    length = 0
+    for item in _printed(values):
+        if isinstance(item, float) and item.is_integer():
+            item = f"{item:.0f}."
+        elif isinstance(item, float):
+            item = f"{item:.4g}"
+        parts.append(str(item))
+        length += len(parts[-1])
+        if length > limit:
             return None
     return "".join(parts)
 
@@ -138,22 +146,13 @@ def torch_values_text(values: Any, dtype: str) -> str:
         spec, suffix = ".0f", "."
     else:
         spec, suffix = (".4e", "") if big >= 1e8 or small < 1e-4 else (".4f", "")
-    parts: list[str] = []
-    stack: list[Any] = [values]
-    while stack:  # strings (the brackets and commas pushed here, or values) are written as they are
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.append("]")
-            for k in range(len(item) - 1, -1, -1):
-                stack.append(item[k])
-                if k:
-                    stack.append(", ")
-            stack.append("[")
-        elif spec and isinstance(item, (int, float)) and not isinstance(item, bool) and math.isfinite(item):
-            parts.append(format(float(item), spec) + suffix)
-        else:
-            parts.append(str(item))
-    return "".join(parts)
+    numeric = (int, float)
+    return "".join(
+        format(float(item), spec) + suffix
+        if spec and isinstance(item, numeric) and not isinstance(item, bool) and math.isfinite(item)
+        else str(item)
+        for item in _printed(values)
+    )
 
 
 def summary_chars(summary: dict[str, Any] | None) -> int:
