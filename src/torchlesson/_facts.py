@@ -134,15 +134,15 @@ def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     it keeps the cost of summarising every gradient of a backward pass low.
     """
     n = t.numel()
-    if t.device.type == "cpu" and t.dtype in _NUMPY_DTYPES:
+    array = _as_numpy(t)
+    if array is not None:
         # NOTE [single-threaded statistics]: torch would run big reductions on its thread pool, and
         # when a core is busy a parallel region can wait milliseconds at its barrier; for small ones
         # its per-call dispatch dominates. NumPy reads the same memory (no copy) on one thread: a few
         # microseconds for thousands of elements, a predictable ~100 us per 200k.
-        a = t.resolve_conj().resolve_neg().numpy().reshape(-1)
-        mn, mx, total = a.min().item(), a.max().item(), float(a.sum(dtype=np.float64))
-        squares = float(np.dot(a, a)) if a.dtype.kind == "f" else float(np.dot(a.astype(np.float64), a))
-        norm = math.sqrt(max(squares, 0.0))
+        mn, mx, total = array.min().item(), array.max().item(), float(array.sum(dtype=np.float64))
+        wide = array if array.dtype.kind == "f" and array.itemsize >= 4 else array.astype(np.float64)
+        norm = math.sqrt(max(float(np.dot(wide, wide)), 0.0))
     else:
         # sums of half-precision or integer values need a wider accumulator to read right
         f = t.double() if not t.is_floating_point() else (t.float() if t.element_size() < 4 else t)
@@ -156,6 +156,16 @@ def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     else:
         mn, mx = float(mn), float(mx)
     return {"min": mn, "max": mx, "mean": mean, "std": math.sqrt(var), "norm": norm}
+
+
+def _as_numpy(t: torch.Tensor) -> np.ndarray | None:
+    """A flat NumPy view of a CPU tensor's memory (a copy only if it is not contiguous), or None."""
+    if t.device.type != "cpu" or t.dtype not in _NUMPY_DTYPES:
+        return None
+    try:
+        return t.numpy().reshape(-1)
+    except (RuntimeError, TypeError):  # e.g. a negative-bit view: let torch compute it
+        return None
 
 
 def _finite(summary: dict[str, Any]) -> dict[str, Any]:
