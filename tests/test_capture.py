@@ -522,3 +522,10 @@ for p in model.parameters():
     step = [op for op in trace.ops if op["line"] == 6]
     assert step, "optimizer.step() ran operations on line 6"
     assert trace.tensor("model.0.weight")["id"] in {o for op in step for o in op["outputs"]}
+
+
+def test_values_at_the_end_include_updates_through_data(ipython, entry):
+    """``w.data -= ...`` (the classic hand-written SGD step) changes values without a version bump."""
+    code = "import torch\nw = torch.ones(2, requires_grad=True)\n(w * 2).sum().backward()\nw.data -= 0.1 * w.grad\n"
+    _, trace = run_traced(ipython, code, entry)
+    assert trace.tensor("w")["value"]["values"] == pytest.approx([0.8, 0.8])

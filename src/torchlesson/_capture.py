@@ -183,16 +183,20 @@ class _Tracer:
             handle.remove()
 
     # ------------------------------------------------------------------ where in the cell
+    def _is_block(self, frame) -> bool:
+        """Is ``frame`` the traced block itself: the ``with`` block's frame, or the cell's top level?"""
+        if self._root_code is not None:
+            return frame.f_code is self._root_code
+        return frame.f_globals is self.namespace and frame.f_code.co_name == "<module>"
+
     def cell_line(self) -> tuple[int | None, bool]:
         """(line of the learner's code that led to this call, called directly from that code?)."""
         frame = sys._getframe(2)
         depth = 0
-        ns, root = self.namespace, self._root_code
         while frame is not None:
-            code = frame.f_code
-            if code is root if root is not None else (frame.f_globals is ns and code.co_name == "<module>"):
+            if self._is_block(frame):
                 return frame.f_lineno, depth == 0
-            if code.co_filename != _OVERRIDES_FILE:
+            if frame.f_code.co_filename != _OVERRIDES_FILE:
                 depth += 1
             frame = frame.f_back
         return None, False
@@ -494,16 +498,11 @@ class _Tracer:
         self._error = error
 
     def _error_line(self, exc: BaseException) -> int | None:
+        """The block's line in the traceback (the innermost, if the block appears more than once)."""
         line = None
         tb = exc.__traceback__
         while tb is not None:
-            code = tb.tb_frame.f_code
-            ns = self.namespace
-            if (
-                (code is self._root_code)
-                if self._root_code is not None
-                else (tb.tb_frame.f_globals is ns and code.co_name == "<module>")
-            ):
+            if self._is_block(tb.tb_frame):
                 line = tb.tb_lineno
             tb = tb.tb_next
         return line
@@ -526,6 +525,8 @@ class _Tracer:
                 record["grad"] = None
                 if tensor is not None:
                     self._facts_into(record, tensor)
+                    # read again even when no in-place op ran: `x.data -= ...` changes values without
+                    # bumping x's version counter
                     record["value"] = self._summary_at_end(record, "value", tensor, pending)
                     if tensor.is_leaf or tensor.retains_grad:
                         grad = tensor.grad
