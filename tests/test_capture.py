@@ -529,3 +529,13 @@ def test_values_at_the_end_include_updates_through_data(ipython, entry):
     code = "import torch\nw = torch.ones(2, requires_grad=True)\n(w * 2).sum().backward()\nw.data -= 0.1 * w.grad\n"
     _, trace = run_traced(ipython, code, entry)
     assert trace.tensor("w")["value"]["values"] == pytest.approx([0.8, 0.8])
+
+
+def test_a_submodule_bound_to_its_own_variable_is_named_by_its_place_in_the_model(ipython):
+    code = (
+        "import torch\nfrom torch import nn\nact = nn.Tanh()\nmodel = nn.Sequential(nn.Linear(2, 2), act)\n"
+        "model(torch.ones(1, 2)).sum().backward()"
+    )
+    _, trace = run_traced(ipython, code, "magic")
+    assert [op["module"] for op in trace.ops if op["name"] in ("linear", "tanh")] == ["model.0", "model.1"]
+    assert "act" not in trace.to_dict()["modules"]

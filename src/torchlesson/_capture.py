@@ -30,7 +30,6 @@ import linecache
 import re
 import sys
 import weakref
-from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -228,10 +227,16 @@ class _Tracer:
             return self.namespace
         return self._root_frame.f_locals if self._root_frame is not None else {}
 
-    def _named_modules(self) -> Iterator[tuple[str, torch.nn.Module]]:
-        for var, value in list(self._variables().items()):
-            if isinstance(value, torch.nn.Module) and not var.startswith("_"):
-                yield var, value
+    def _named_modules(self) -> list[tuple[str, torch.nn.Module]]:
+        """The modules bound to variables, biggest first: a submodule also bound to a variable of its
+        own (``act = nn.Tanh(); model = nn.Sequential(..., act, ...)``) is named by its place in the
+        model (``model.1``), since first names win."""
+        found = [
+            (var, value)
+            for var, value in list(self._variables().items())
+            if isinstance(value, torch.nn.Module) and not var.startswith("_")
+        ]
+        return sorted(found, key=lambda item: -sum(1 for _ in item[1].modules()))
 
     # ------------------------------------------------------------------ tensors and nodes
     def _tensor_id(self, tensor: torch.Tensor, line: int | None, created: bool | None = None) -> str:
