@@ -405,18 +405,25 @@ def drawn_boxes(lay: dict, trace: dict) -> list[tuple[float, float, float, float
     return out
 
 
-def test_training_step_draws_nothing_over_a_module_title() -> None:
-    """Parameters show the gradient that reached them and their .grad inside their box, so neither
-    covers the title of the module box they sit in."""
+def traced_training_step(activation: nn.Module, step: bool = True) -> dict:
+    """The trace of one step of examples/training_step.ipynb's model learning x**2."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1))
+    model = nn.Sequential(nn.Linear(1, 8), activation, nn.Linear(8, 1))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
     inputs = torch.linspace(-2, 2, 16).unsqueeze(1)
     with torchlesson.trace() as t:
         optimizer.zero_grad()
         loss = nn.functional.mse_loss(model(inputs), inputs**2)
         loss.backward()
-    trace = t.to_dict()
+        if step:
+            optimizer.step()
+    return t.to_dict()
+
+
+def test_training_step_draws_nothing_over_a_module_title() -> None:
+    """Parameters show the gradient that reached them and their .grad inside their box, so neither
+    covers the title of the module box they sit in."""
+    trace = traced_training_step(nn.Tanh(), step=False)
     lay = layout(trace)
     params = [n for n in lay["nodes"] if "parameter" in n["classes"]]
     assert sorted(n["stored_label"].partition(" = ")[0] for n in params) == [
@@ -476,18 +483,7 @@ def test_optimizer_step_in_the_cell_keeps_module_boxes_apart_and_its_updates_out
     """The training step with `optimizer.step()` in the traced cell (examples/training_step.ipynb):
     the updates ran outside any module, so neither they nor the versions of the parameters they
     made are drawn in a module's box, and the boxes do not overlap."""
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Linear(1, 8), nn.Tanh() if activation == "tanh" else nn.ReLU(inplace=True), nn.Linear(8, 1)
-    )
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    inputs = torch.linspace(-2, 2, 16).unsqueeze(1)
-    with torchlesson.trace() as t:
-        optimizer.zero_grad()
-        loss = nn.functional.mse_loss(model(inputs), inputs**2)
-        loss.backward()
-        optimizer.step()
-    lay = layout(t.to_dict(), view)
+    lay = layout(traced_training_step(nn.Tanh() if activation == "tanh" else nn.ReLU(inplace=True)), view)
     # (an in-place ReLU makes no tensor: its ReluBackward0 is drawn as the Linear's output's)
     assert {"model", "model.0", "model.2"} <= {g["id"] for g in lay["groups"]}
     assert module_box_problems(lay) == []
