@@ -244,6 +244,24 @@ def seed() -> dict[str, Any]:
     return b.to_dict()
 
 
+def failing_matmul(
+    message: str = "mat1 and mat2 shapes cannot be multiplied",
+) -> tuple[TraceBuilder, str, str]:
+    """A cell whose ``a @ c`` failed on line 3: (builder, id of a, id of c)."""
+    b = TraceBuilder()
+    a = b.leaf("a", [2, 3], requires_grad=False)
+    c = b.leaf("c", [4, 5], requires_grad=False)
+    b.error = {
+        "type": "RuntimeError",
+        "message": message,
+        "line": 3,
+        "op": None,
+        "op_name": "matmul",
+        "inputs": [{"shape": [2, 3], "tensor": a}, {"shape": [4, 5], "tensor": c}],
+    }
+    return b, a, c
+
+
 def chain(n: int) -> dict[str, Any]:
     """x -> [op] -> t -> [op] -> ... : about n forward nodes in one column."""
     b = TraceBuilder()

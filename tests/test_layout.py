@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import torchlesson
-from _synthetic import SHAPES, TraceBuilder, diamonds, forward_node_count, mlp, seed, summary
+from _synthetic import SHAPES, TraceBuilder, diamonds, failing_matmul, forward_node_count, mlp, seed, summary
 from torchlesson._labels import op_label
 from torchlesson._layout import layout
 
@@ -234,17 +234,7 @@ def test_cuts_are_labelled_edges_and_inplace_ops_make_new_versions() -> None:
 
 
 def test_failing_op_is_drawn_in_red_with_its_input_shapes() -> None:
-    b = TraceBuilder()
-    a = b.leaf("a", [2, 3], requires_grad=False)
-    c = b.leaf("c", [4, 5], requires_grad=False)
-    b.error = {
-        "type": "RuntimeError",
-        "message": "shapes cannot be multiplied",
-        "line": 3,
-        "op": None,
-        "op_name": "matmul",
-        "inputs": [{"shape": [2, 3], "tensor": a}, {"shape": [4, 5], "tensor": c}],
-    }
+    b, a, c = failing_matmul()
     lay = layout(b.to_dict())
     (error,) = [n for n in lay["nodes"] if "error" in n["classes"]]
     assert (error["label"], error["sublabel"]) == ("matmul", "[2, 3], [4, 5]")

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 
-from _synthetic import TraceBuilder, mlp, seed
+from _synthetic import TraceBuilder, failing_matmul, mlp, seed
 from test_layout import inplace_broke_backward
 from torchlesson._layout import layout
 from torchlesson._static import to_dot, to_html, to_svg
@@ -153,17 +153,7 @@ def test_op_arguments_are_written_on_a_second_row_inside_the_pill() -> None:
 
 
 def test_failing_op_is_red_with_its_input_shapes() -> None:
-    b = TraceBuilder()
-    a = b.leaf("a", [2, 3], requires_grad=False)
-    c = b.leaf("c", [4, 5], requires_grad=False)
-    b.error = {
-        "type": "RuntimeError",
-        "message": "mat1 and mat2 shapes cannot be multiplied",
-        "line": 3,
-        "op": None,
-        "op_name": "matmul",
-        "inputs": [{"shape": [2, 3], "tensor": a}, {"shape": [4, 5], "tensor": c}],
-    }
+    b, _, _ = failing_matmul()
     root = parse(to_svg(b.to_dict()))
     (error,) = [g for g in groups_of(root, "node") if "error" in g.get("class").split()]
     assert texts(error) == ["matmul", "[2, 3], [4, 5]"]
