@@ -113,5 +113,5 @@ class Shell:
         return CellRun(result, error, out.getvalue(), err.getvalue(), sink, shell.user_ns)
 
     def reset(self) -> None:
-        """A fresh user namespace (and history, and output cache), as after a kernel restart."""
-        self.shell.reset(new_session=False)
+        """A fresh user namespace (and history, output cache and cell count), as after a kernel restart."""
+        self.shell.reset(new_session=True)

@@ -199,6 +199,9 @@ def test_shape_error_shows_both_shapes_and_the_same_traceback(ipython):
     traced, trace = run_traced(ipython, code, "magic")
     assert type(traced.error) is type(plain.error) is RuntimeError
     assert str(traced.error) == str(plain.error)
+    # each names its own cell: In[N] is the count the notebook shows next to it
+    assert f"Cell In[{plain.result.execution_count}], line 4" in plain.stdout
+    assert f"Cell In[{traced.result.execution_count}], line 4" in traced.stdout
     numbered = re.compile(r"Cell In\[\d+\]")
     assert numbered.sub("Cell", traced.stdout) == numbered.sub("Cell", plain.stdout)
     assert "_capture" not in traced.stdout and "overrides.py" not in traced.stdout

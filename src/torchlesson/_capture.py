@@ -30,7 +30,7 @@ import linecache
 import re
 import sys
 import weakref
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import torch
@@ -665,6 +665,32 @@ def trace(max_ops: int = 5000) -> _Tracer:
     return _Tracer(max_ops=max_ops)
 
 
+@contextmanager
+def _numbered_as(shell, outer):
+    """Compile the cell under the number of the cell that holds the magic.
+
+    IPython names a cell's code after an execution count (``Cell In[3]`` in tracebacks, the file
+    name warnings show), and IPython 9 counts a cell before running it, so the inner ``run_cell``
+    would name the learner's code after the next cell (``In[4]``). Only the name changes: the count
+    the learner's code can read stays IPython's.
+    """
+    number = getattr(outer, "execution_count", None)
+    compiler = shell.compile
+    if number is None or "cache" in vars(compiler):
+        yield
+        return
+    cache = compiler.cache
+
+    def cache_as_outer(transformed_code, number_=0, raw_code=None):
+        return cache(transformed_code, number, raw_code=raw_code)
+
+    compiler.cache = cache_as_outer
+    try:
+        yield
+    finally:
+        del compiler.cache
+
+
 def run_cell_traced(shell, cell: str, *, max_ops: int = 5000) -> Trace:
     """Run a notebook cell through IPython exactly as usual, traced; used by ``%%autograd_trace``.
 
@@ -674,7 +700,11 @@ def run_cell_traced(shell, cell: str, *, max_ops: int = 5000) -> Trace:
     """
     outer = shell.displayhook.exec_result
     tracer = _Tracer(max_ops=max_ops, namespace=shell.user_ns, source=cell)
-    with tracer as result_trace, clean_tracebacks(shell, _TRACER_FILES, _TORCH_FILES):
+    with (
+        tracer as result_trace,
+        clean_tracebacks(shell, _TRACER_FILES, _TORCH_FILES),
+        _numbered_as(shell, outer),
+    ):
         result = shell.run_cell(cell, store_history=False)
         error = result.error_before_exec or result.error_in_exec
         if error is not None:
