@@ -114,6 +114,27 @@ loss.backward()
     assert ipython.user_ns["h"].retains_grad is False
 
 
+def test_a_gradient_passed_on_as_a_view_is_summarised_for_each_tensor(ipython):
+    """TBackward hands ``grad.t()`` on: one memory, two tensors, each with its own shape."""
+    code = """\
+import torch
+torch.manual_seed(0)
+x = torch.randn(30, 20, requires_grad=True)
+h = x * 2
+ht = h.t()
+loss = (ht * torch.randn(20, 30)).sum()
+loss.backward()
+"""
+    _, trace = run_traced(ipython, code, "magic")
+    oracle = {}
+    exec(code.replace("loss.backward()", "h.retain_grad()\nht.retain_grad()\nloss.backward()"), oracle)
+    for name in ("h", "ht"):
+        flowed, expected = trace.flowing_grad(name), oracle[name].grad
+        assert flowed["shape"] == list(expected.shape)
+        for key, value in (("min", expected.min()), ("max", expected.max()), ("norm", expected.norm())):
+            assert flowed[key] == pytest.approx(float(value), rel=1e-5)
+
+
 def test_module_paths_and_parameter_names(ipython):
     code = """\
 import torch

@@ -20,9 +20,19 @@ import torch
 ACCUMULATE_GRAD = "AccumulateGrad"
 
 
+# node type -> name, for the types whose Python class is named as the node (nearly all): asking a
+# node its name builds a string each time, and the tracer asks for every node it walks past
+_NAME_OF_TYPE: dict[type, str] = {}
+
+
 def node_name(node) -> str:
     """``torch::autograd::AccumulateGrad`` -> ``AccumulateGrad``; other names as torch gives them."""
-    return node.name().rsplit("::", 1)[-1]
+    name = _NAME_OF_TYPE.get(type(node))
+    if name is None:
+        name = node.name().rsplit("::", 1)[-1]
+        if type(node).__name__ == name:  # a generic wrapper type can stand for nodes of many names
+            _NAME_OF_TYPE[type(node)] = name
+    return name
 
 
 class AutogradGraph:

@@ -20,9 +20,10 @@ from typing import Any
 import torch
 
 # how a torch callable is treated by the mode
-SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD = range(5)
+SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD, SET_ATTRIBUTE = range(6)
 
-# calls that read or print a tensor, or configure torch: not operations of the learner's program
+# calls that read or print a tensor, configure torch or mark a profiler range (optimizers do, in
+# ``step``): not operations of the learner's program
 _SKIP_NAMES = frozenset(
     """__repr__ __str__ __format__ __len__ __bool__ __hash__ __index__ __int__ __float__ __complex__
     __array__ __array_wrap__ __reduce_ex__ __deepcopy__ __dir__ __contains__ __iter__ __reversed__
@@ -30,7 +31,8 @@ _SKIP_NAMES = frozenset(
     ndimension stride is_contiguous data_ptr tolist item element_size storage_offset untyped_storage
     storage _is_view is_floating_point is_complex is_signed get_device register_hook retain_grad
     register_post_accumulate_grad_hook _set_grad_enabled is_set_to is_shared is_pinned has_names
-    _typed_storage _base _version""".split()
+    _typed_storage _base _version _record_function_enter _record_function_enter_new _record_function_exit
+    _record_function_exit._RecordFunction""".split()
 )
 
 # NOTE [operator names]: Python operators arrive as dunders; name them as torch does
@@ -80,14 +82,16 @@ def _spell(func: Any) -> tuple[str, bool, bool]:
 
 
 def classify(func: Any) -> int:
-    """How the mode treats a torch callable: one of SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD."""
+    """How the mode treats a torch callable: one of SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD and
+    SET_ATTRIBUTE (``x.grad = None``, ``x.data = y``: not an operation, yet it can change a tensor)."""
     if func is torch.Tensor.backward or func is torch.autograd.backward:
         return BACKWARD
     if func is torch.autograd.grad:
         return GRAD
     name = getattr(func, "__name__", "")
-    if name == "__set__" and getattr(func, "__self__", None) is torch.Tensor.requires_grad:
-        return SET_REQUIRES_GRAD
+    if name == "__set__":
+        is_requires_grad = getattr(func, "__self__", None) is torch.Tensor.requires_grad
+        return SET_REQUIRES_GRAD if is_requires_grad else SET_ATTRIBUTE
     if name in _SKIP_NAMES:
         return SKIP
     return OP
@@ -96,6 +100,20 @@ def classify(func: Any) -> int:
 @functools.cache
 def signature(func) -> inspect.Signature:
     return inspect.signature(func)
+
+
+def changed_in_place(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The tensors a call is about to write into: ``self`` of an in-place method (``x.add_(y)``, every
+    tensor of the first list for ``torch._foreach_mul_``), ``out=``, and every tensor argument of a
+    fused optimizer kernel (``torch._fused_adam_`` writes its state and may unscale the gradients)."""
+    name, inplace, _ = op_name(func)
+    targets = list(tensors_in(kwargs["out"])) if kwargs.get("out") is not None else []
+    if inplace and args:
+        if name.startswith("_fused_"):
+            targets.extend(t for value in args for t in tensors_in(value))
+        else:
+            targets.extend(tensors_in(args[0]))
+    return targets
 
 
 def tensors_in(value: Any) -> Iterator[torch.Tensor]:

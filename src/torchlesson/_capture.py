@@ -42,15 +42,18 @@ from ._autograd_graph import ACCUMULATE_GRAD, AutogradGraph
 from ._calls import (
     BACKWARD,
     GRAD,
+    SET_ATTRIBUTE,
     SET_REQUIRES_GRAD,
     SKIP,
     assignment_targets,
+    changed_in_place,
     classify,
     constant_repr,
     op_name,
     signature,
     tensors_in,
 )
+from ._leaf_gradients import LeafGradients
 from ._model import SCHEMA, Trace
 from ._tracebacks import clean_tracebacks, strip_dispatch_frames
 from ._warnings import WarningRelocator
@@ -91,6 +94,13 @@ class _Recorder(TorchFunctionMode):
         tracer = self.tracer
         if kind in (BACKWARD, GRAD):
             return tracer.run_backward(func, kind, args, kwargs)
+        if tracer.leaf_grads:  # held gradients are read before anything can change them
+            if kind == SET_ATTRIBUTE:
+                tracer.leaf_grads.flush()
+            else:
+                tracer.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
+        if kind == SET_ATTRIBUTE:
+            return func(*args, **kwargs)
         line, direct = tracer.cell_line()
         grad_enabled = torch.is_grad_enabled()
         try:
@@ -103,6 +113,21 @@ class _Recorder(TorchFunctionMode):
         else:
             tracer.record_op(func, args, kwargs, out, line, grad_enabled, direct)
         return out
+
+
+def _stored_as_is(leaf: torch.Tensor | None, grad: torch.Tensor) -> bool:
+    """Will the leaf's ``.grad`` hold exactly ``grad`` after this pass? (NOTE [late leaf gradients])
+
+    Yes when it has no gradient yet and no hook may change what is stored; only big gradients are
+    worth the wait (small ones are copied in microseconds).
+    """
+    return (
+        leaf is not None
+        and grad.numel() > _facts.MAX_VALUES
+        and grad.layout == torch.strided
+        and leaf.grad is None
+        and not leaf._post_accumulate_grad_hooks
+    )
 
 
 class _Tracer:
@@ -122,7 +147,9 @@ class _Tracer:
         if self._active:
             raise RuntimeError("this trace is already running")
         self._active = True
-        self._tensors: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> record
+        # id(tensor) -> (weak reference, record): a plain dict, confirmed by the reference because an
+        # id is reused once its tensor dies (torch's WeakIdKeyDictionary costs microseconds a lookup)
+        self._by_id: dict[int, tuple[weakref.ref, dict]] = {}
         self._records: list[dict] = []
         self._refs: list[weakref.ref | None] = []
         self._ops: list[dict] = []
@@ -134,6 +161,7 @@ class _Tracer:
         self._error: dict | None = None
         self._module_stack: list[str] = []
         self._deferred: list[dict] = []  # small summaries whose statistics are computed when read
+        self.leaf_grads = LeafGradients(self._deferred)  # NOTE [late leaf gradients]
         self._module_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._handles: list[Any] = []
         self._graph = AutogradGraph(self._leaf_record)
@@ -239,8 +267,14 @@ class _Tracer:
         return sorted(found, key=lambda item: -sum(1 for _ in item[1].modules()))
 
     # ------------------------------------------------------------------ tensors and nodes
+    def _record_of(self, tensor: torch.Tensor) -> dict | None:
+        entry = self._by_id.get(id(tensor))
+        if entry is not None and entry[0]() is tensor:
+            return entry[1]
+        return None
+
     def _tensor_id(self, tensor: torch.Tensor, line: int | None, created: bool | None = None) -> str:
-        record = self._tensors.get(tensor)
+        record = self._record_of(tensor)
         if record is None:
             record = self._new_tensor(tensor, line, created)
         return record["id"]
@@ -262,9 +296,10 @@ class _Tracer:
         self._facts_into(record, tensor)
         if tensor.numel() <= _facts.MAX_VALUES:
             record["value"] = _facts.summarize(tensor, deferred=self._deferred)
-        self._tensors[tensor] = record
+        ref = weakref.ref(tensor)
+        self._by_id[id(tensor)] = (ref, record)
         self._records.append(record)
-        self._refs.append(weakref.ref(tensor))
+        self._refs.append(ref)
         if grad_fn is not None:
             self._graph.register(grad_fn, line)
             self._graph.link_output(grad_fn, tensor.output_nr, record)
@@ -272,7 +307,7 @@ class _Tracer:
 
     def _leaf_record(self, tensor: torch.Tensor) -> dict:
         """The record of a leaf the autograd graph reached, made when the block never used it."""
-        record = self._tensors.get(tensor)
+        record = self._record_of(tensor)
         return record if record is not None else self._new_tensor(tensor, None, False)
 
     @staticmethod
@@ -332,7 +367,7 @@ class _Tracer:
         if targets:
             op["version"] = {}
             for tensor in targets:
-                record = self._tensors.get(tensor) or self._new_tensor(tensor, line, None)
+                record = self._record_of(tensor) or self._new_tensor(tensor, line, None)
                 if name == "requires_grad_" and record["requires_grad"] and not tensor.requires_grad:
                     self._cuts.append({"tensor": record["id"], "source": None, "op": op["id"],
                                        "reason": "requires_grad_(False)", "line": line})  # fmt: skip
@@ -344,7 +379,7 @@ class _Tracer:
                 op["version"][record["id"]] = _facts.version_of(tensor)
         else:
             for tensor in tensors_in(out):
-                record = self._tensors.get(tensor)
+                record = self._record_of(tensor)
                 if record is None:
                     record = self._new_tensor(tensor, line, True)
                 outputs.append(record["id"])
@@ -369,13 +404,14 @@ class _Tracer:
             reason = "integer dtype"
         else:
             return
+        source_id = self._record_of(source)["id"]
         for tensor in produced:
-            self._cuts.append({"tensor": self._tensors[tensor]["id"], "source": self._tensors[source]["id"],
+            self._cuts.append({"tensor": self._record_of(tensor)["id"], "source": source_id,
                                "reason": reason, "line": op["line"], "op": op["id"]})  # fmt: skip
 
     def requires_grad_set(self, args, line) -> None:
         tensor, value = args[0], args[1]
-        record = self._tensors.get(tensor)
+        record = self._record_of(tensor)
         if record is None:
             record = self._new_tensor(tensor, line, None)
         self._facts_into(record, tensor)
@@ -401,6 +437,7 @@ class _Tracer:
     # ------------------------------------------------------------------ backward passes
     def run_backward(self, func, kind: int, args, kwargs):
         __tracebackhide__ = True
+        self.leaf_grads.flush()  # the engine may accumulate into a held .grad in place
         if self._truncated:  # past --max-ops nothing more is recorded, backward passes included
             self._op_count += 1
             return func(*args, **kwargs)
@@ -427,10 +464,14 @@ class _Tracer:
             "accumulated": [],
         }
         self._passes.append(passage)
+        self._pass_memo: dict = {}  # gradients of this pass summarised so far (see summarize_shared)
         handles = []
+        # leaves whose flowed gradient is read from their .grad after the pass (NOTE [late leaf
+        # gradients]); torch.autograd.grad leaves every .grad as it was
+        late: list[str] | None = [] if kind == BACKWARD else None
 
         def hook(node, record):
-            handles.append(self._hook_node(node, record, passage))
+            handles.append(self._hook_node(node, record, passage, late))
 
         try:
             for tensor in roots:
@@ -443,6 +484,12 @@ class _Tracer:
         finally:
             for handle in handles:
                 handle.remove()
+            self._pass_memo = {}
+            for tensor_id in late or ():
+                index = int(tensor_id[1:])
+                record = self._records[index]
+                self.leaf_grads.hold(passage["grads"], tensor_id, self._refs[index], record["shape"],
+                                     record["dtype"])  # fmt: skip
         if kind == GRAD:
             inputs = list(tensors_in(bound["inputs"]))
             for tensor, grad in zip(inputs, result, strict=False):
@@ -452,19 +499,25 @@ class _Tracer:
                     )
         return result
 
-    def _hook_node(self, node, record: dict, passage: dict):
+    def _hook_node(self, node, record: dict, passage: dict, late: list[str] | None):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
-        deferred = self._deferred
+        deferred, memo = self._deferred, self._pass_memo
         is_leaf_node = record["name"] == ACCUMULATE_GRAD
+        leaf_ref = self._refs[int(outputs[0][1:])] if is_leaf_node and late is not None else None
 
         def prehook(grad_outputs):
             # observe only: returning None keeps every gradient as it is
             passage["order"].append(node_id)
             for output_nr, tensor_id in outputs.items():
                 if output_nr < len(grad_outputs) and grad_outputs[output_nr] is not None:
-                    grads[tensor_id] = _facts.summarize(grad_outputs[output_nr], deferred=deferred)
+                    grad = grad_outputs[output_nr]
                     if is_leaf_node:
                         passage["accumulated"].append(tensor_id)
+                        if leaf_ref is not None and _stored_as_is(leaf_ref(), grad):
+                            grads[tensor_id] = None  # in the pass's order; filled after it
+                            late.append(tensor_id)
+                            continue
+                    grads[tensor_id] = _facts.summarize_shared(grad, memo, deferred=deferred)
 
         return node.register_prehook(prehook)
 
@@ -523,7 +576,8 @@ class _Tracer:
         for record in self._records:
             if record["created"] and record["line"] is not None:
                 last_on_line[record["line"]] = record["id"]
-        pending: list[tuple[dict, str, weakref.ref, int]] = []
+        # (container, key, weak ref, version, shape, dtype): summaries made when the trace is first read
+        pending: list[tuple] = []
         with torch.no_grad():
             for record, ref in zip(self._records, self._refs, strict=True):
                 tensor = ref()
@@ -554,11 +608,12 @@ class _Tracer:
                     record["kind"] = "leaf"
                 else:
                     record["kind"] = "constant"
+        self.leaf_grads.release(pending)
         self.trace._load(self._as_dict(), pending, self._deferred)
         # drop every reference the tracer still has
         self._root_frame = None
         self._before = WeakIdKeyDictionary()
-        self._tensors = WeakIdKeyDictionary()
+        self._by_id = {}
         self._refs = []
         self._graph.release()
 
@@ -566,7 +621,8 @@ class _Tracer:
         """Small tensors are summarised now; big ones when the trace is first read (see Trace)."""
         if tensor.numel() <= _facts.MAX_VALUES:
             return _facts.summarize(tensor, deferred=self._deferred)
-        pending.append((record, key, weakref.ref(tensor), _facts.version_of(tensor)))
+        shape, dtype = list(tensor.shape), _facts.dtype_name(tensor.dtype)
+        pending.append((record, key, weakref.ref(tensor), _facts.version_of(tensor), shape, dtype))
         return None
 
     def _names(self) -> dict[str, str]:
@@ -587,12 +643,12 @@ class _Tracer:
             if isinstance(value, torch.Tensor) and not var.startswith("_")
         )
         for path, tensor in named:
-            record = self._tensors.get(tensor)
+            record = self._record_of(tensor)
             if record is not None:
                 names.setdefault(record["id"], path)
         for path, tensor in named:
             grad = tensor.grad if tensor.is_leaf else None
-            record = self._tensors.get(grad) if grad is not None else None
+            record = self._record_of(grad) if grad is not None else None
             if record is not None:
                 names.setdefault(record["id"], f"{path}.grad")
         return names
@@ -609,7 +665,7 @@ class _Tracer:
         for var, value in list(self._variables().items()):
             if not isinstance(value, torch.Tensor) or var.startswith("_") or value in self._before:
                 continue
-            record = self._tensors.get(value)
+            record = self._record_of(value)
             if record is None:
                 self._new_tensor(value, starts.get(var), True)
             elif not record["created"] and not record["is_parameter"] and record["grad_fn"] is None:

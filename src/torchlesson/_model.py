@@ -54,14 +54,17 @@ class Trace:
         for summary in deferred:
             complete(summary)
         pending, self._pending = self._pending, []
-        for record, key, ref, version in pending:
+        done: dict[int, dict] = {}  # a leaf's .grad can be both its stored and its flowed gradient
+        for container, key, ref, version, shape, dtype in pending:
             tensor = ref()
             if tensor is None:
-                record[key] = placeholder(record["shape"], record["dtype"], "freed")
+                container[key] = placeholder(shape, dtype, "freed")
             elif version_of(tensor) != version:
-                record[key] = placeholder(list(tensor.shape), record["dtype"], "changed after the trace")
+                container[key] = placeholder(list(tensor.shape), dtype, "changed after the trace")
+            elif id(tensor) in done:
+                container[key] = dict(done[id(tensor)])
             else:
-                record[key] = summarize(tensor)
+                container[key] = done[id(tensor)] = summarize(tensor)
 
     # ------------------------------------------------------------------ data
     def to_dict(self) -> dict[str, Any]:
