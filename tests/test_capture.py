@@ -140,17 +140,23 @@ def test_module_paths_and_parameter_names(ipython):
 import torch
 from torch import nn
 torch.manual_seed(0)
-model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Identity(), nn.Linear(3, 2))
 out = model(torch.randn(5, 4))
 loss = out.pow(2).sum()
 loss.backward()
 """
     _, trace = run_traced(ipython, code, "magic")
     linears = [op for op in trace.ops if op["name"] == "linear"]
-    assert [op["module"] for op in linears] == ["model.0", "model.2"]
+    assert [op["module"] for op in linears] == ["model.0", "model.3"]
     assert all(op["line"] == 5 for op in linears)
     relu = next(op for op in trace.ops if op["name"] == "relu")
     assert relu["module"] == "model.1"
+    # what each module made and returned; nn.Identity returns its input: that stays model.1's
+    made = {t["id"]: t for t in trace.tensors}
+    first, second = (made[op["outputs"][0]] for op in (linears[0], relu))
+    assert (first["made_by"], first["output_of"], first["name"]) == ("linear", "model.0", None)
+    assert (second["made_by"], second["output_of"]) == ("relu", "model.1")
+    assert trace.tensor("out")["output_of"] == "model.3"
     weight = trace.tensor("model.0.weight")
     assert weight["kind"] == "parameter" and weight["module"] == "model.0"
     assert weight["shape"] == [3, 4]

@@ -372,3 +372,44 @@ def test_ctrl_wheel_zooms_about_the_cursor_and_drops_text_once_settled(lab_page)
     page.wait_for_function("el => !el.classList.contains('tl-far')", arg=svg.element_handle(), timeout=5_000)
     assert x.locator(".tl-name").is_visible()
     assert lab_page.page_errors == []
+
+
+MLP_STEP = [
+    "%load_ext torchlesson\nimport torch\nfrom torch import nn\ntorch.manual_seed(0)\n"
+    "model = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 3))\n"
+    "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)\n"
+    "inputs, targets = torch.randn(8, 20), torch.randint(0, 3, (8,))",
+    "%%autograd_trace\n"
+    "optimizer.zero_grad()\n"
+    "loss = nn.functional.cross_entropy(model(inputs), targets)\n"
+    "loss.backward()\n"
+    "optimizer.step()",
+]
+
+
+def test_a_wide_graph_opens_where_its_story_starts(lab_page) -> None:
+    """Wider than the view at a readable zoom: the first view shows the top left (the inputs, the
+    first layer), not the middle; what each layer returned is named after it."""
+    page = lab_page.open(MLP_STEP)
+    widget = page.locator(".torchlesson-graph")
+    page.mouse.move(1, 1)
+    lab_page.screenshot("mlp-step-first-view", widget)
+    (stage,) = page.evaluate(JS_BOXES, [widget.evaluate_handle("e => e"), ".tl-stage"])
+    for name in ("inputs", "weight"):  # `inputs`, and model.0's weight (the first box of the model)
+        box = tensor_node(widget, name).first.bounding_box()
+        assert box is not None, name
+        assert stage["left"] <= box["x"] and box["x"] + box["width"] <= stage["right"], (name, box, stage)
+        assert stage["top"] <= box["y"] and box["y"] + box["height"] <= stage["bottom"], (name, box, stage)
+    # the graph is really wider than the view: the optimizer's updates start out of sight
+    updates = widget.locator(".tl-node.kind-op").filter(has_text="+=")
+    assert updates.count() == 6
+    assert any(
+        (b := updates.nth(k).bounding_box()) is None or b["x"] > stage["right"]
+        for k in range(updates.count())
+    )
+    # unnamed layer outputs: "output" inside their module's box, "model.0 output" in the table
+    widget.get_by_role("button", name="Fit the whole graph in the view").click()  # nothing culled
+    assert tensor_node(widget, "output").count() == 5
+    rows = widget.locator("tbody th").all_inner_texts()
+    assert [r for r in rows if r.endswith(" output")] == [f"model.{k} output" for k in range(5)]
+    assert lab_page.page_errors == []

@@ -13,7 +13,7 @@ from torch import nn
 
 import torchlesson
 from _synthetic import SHAPES, TraceBuilder, diamonds, failing_matmul, forward_node_count, mlp, seed, summary
-from torchlesson._labels import op_label
+from torchlesson._labels import op_label, short_name, tensor_label
 from torchlesson._layout import layout
 
 
@@ -299,6 +299,28 @@ def test_unnamed_tensors_are_named_by_their_line() -> None:
     b.op("exp", [x], None)
     labels = [n["label"] for n in layout(b.to_dict())["nodes"] if n["kind"] == "tensor"]
     assert labels == ["x", "tensor@line 2"]
+
+
+def test_unnamed_tensors_a_module_made_are_named_after_it() -> None:
+    """``model.0 output`` in the table, ``output`` inside model.0's box; other tensors the module
+    made and kept to itself are named by the operation that made them."""
+    tensors = [
+        {
+            "id": "t0",
+            "name": None,
+            "module": "model.0",
+            "made_by": "linear",
+            "output_of": "model.0",
+            "line": 2,
+        },
+        {"id": "t1", "name": None, "module": "attn", "made_by": "softmax", "output_of": None, "line": 3},
+        {"id": "t2", "name": "h", "module": "model.1", "made_by": "relu", "output_of": "model.1", "line": 2},
+    ]
+    assert [tensor_label(t) for t in tensors] == ["model.0 output", "softmax in attn", "h"]
+    assert [short_name(t) for t in tensors] == ["output", "softmax result", "h"]
+    # drawn in another module's box (a version an in-place op made there): the full label
+    assert short_name(tensors[0], "model.1") == "model.0 output"
+    assert short_name(tensors[1], "model.1") == "softmax in attn"
 
 
 @pytest.mark.parametrize(

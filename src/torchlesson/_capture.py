@@ -237,7 +237,12 @@ class _Tracer:
 
     def _module_exit(self, module, args, output) -> None:
         if self._module_stack:
-            self._module_stack.pop()
+            path = self._module_stack.pop()
+            for tensor in tensors_in(output):
+                record = self._record_of(tensor)
+                # made inside this very module (not passed through, as nn.Identity does)
+                if record is not None and record["module"] == path and record["output_of"] is None:
+                    record["output_of"] = path
 
     def _resolve_module_path(self, module) -> str:
         for var, value in self._named_modules():
@@ -290,6 +295,8 @@ class _Tracer:
             "line": line,
             "created": created,
             "module": self._module_stack[-1] if self._module_stack and created else None,
+            "made_by": None,  # the operation that made it, when we saw it
+            "output_of": None,  # the module whose forward made and returned it
             "node": None,
             "value": None,
         }
@@ -382,6 +389,7 @@ class _Tracer:
                 record = self._record_of(tensor)
                 if record is None:
                     record = self._new_tensor(tensor, line, True)
+                    record["made_by"] = name
                 outputs.append(record["id"])
         if direct:
             self._find_cut(op, name, input_tensors, out, grad_enabled)

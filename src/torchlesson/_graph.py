@@ -128,7 +128,7 @@ def _tensor_node(
         classes.append("retains-grad")
     device = str(tensor.get("device") or "cpu").split(":")[0]
     classes += [device, *extra_classes]
-    label = shorten(short_name({**tensor, "module": group}), MAX_LABEL)
+    label = shorten(short_name(tensor, group or ""), MAX_LABEL)
     sub = facts_text(tensor) + (f" · {device}" if device != "cpu" else "")
     return graph.add(
         node_id,

@@ -14,6 +14,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ._labels import tensor_label
 from ._layout import layout
 
 __all__ = ["GraphWidget"]
@@ -108,6 +109,8 @@ def compact_trace(trace: dict[str, Any]) -> dict[str, Any]:
     tensors, by_id = [], {}
     for tensor in trace.get("tensors", []):
         item = _trim(tensor, _TENSOR_KEYS, _DEFAULTS["tensor"])
+        if not tensor.get("name"):
+            item["label"] = tensor_label(tensor)  # one rule for unnamed tensors: _labels.py's
         item["value"] = _summary(tensor.get("value"), tensor)
         if tensor.get("grad") is not None:
             item["grad"] = _summary(tensor["grad"], tensor)

@@ -49,17 +49,32 @@ def shorten(text: str, limit: int) -> str:
 
 
 def tensor_label(tensor: dict[str, Any]) -> str:
-    """A tensor's display name: its variable name, else ``tensor@line 3``."""
+    """A tensor's display name: its variable name; else, for one a module made, what it is there
+    (``model.0 output``, ``softmax in model.attn``); else ``tensor@line 3``."""
     if tensor.get("name"):
         return str(tensor["name"])
+    if tensor.get("output_of"):
+        return f"{tensor['output_of']} output"
+    if tensor.get("module") and tensor.get("made_by"):
+        return f"{tensor['made_by']} in {tensor['module']}"
     line = tensor.get("line")
     return f"tensor@line {line}" if line is not None else f"tensor {tensor.get('id', '?')}"
 
 
-def short_name(tensor: dict[str, Any]) -> str:
-    """The label inside its module's box: ``weight`` for ``model.0.weight`` in ``model.0``."""
-    label, module = tensor_label(tensor), tensor.get("module")
-    return label[len(module) + 1 :] if module and label.startswith(module + ".") else label
+def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
+    """The label inside a module's box (``box``, else the tensor's own module): ``weight`` for
+    ``model.0.weight`` in ``model.0``, ``output`` for what ``model.0`` returned."""
+    label = tensor_label(tensor)
+    box = box if box is not None else tensor.get("module")
+    if not box:
+        return label
+    if tensor.get("name"):
+        return label[len(box) + 1 :] if label.startswith(box + ".") else label
+    if tensor.get("output_of") == box:
+        return "output"
+    if not tensor.get("output_of") and tensor.get("module") == box and tensor.get("made_by"):
+        return f"{tensor['made_by']} result"
+    return label
 
 
 def shape_text(shape: Any) -> str:

@@ -143,7 +143,7 @@ function indexTrace(trace) {
   return { trace, tensorList, tensors, ops, nodes, passes, lines: trace.lines || [] };
 }
 
-const tensorName = (t) => (t ? t.name || `tensor@line ${t.line}` : "?");
+const tensorName = (t) => (t ? t.name || t.label || `tensor@line ${t.line}` : "?");
 
 /** The `∂loss/∂y` of a backward pass (torch.autograd.grad and several roots included). */
 function gradLabel(index, pass, tensor, name = tensorName(tensor)) {
@@ -900,7 +900,9 @@ class GraphView {
   }
 
   /** Show the whole graph (`all`, the Fit button), or, on first sight, the whole graph only while
-   *  its text stays readable, else its top (where the inputs are) at a readable zoom. */
+   *  its text stays readable, else its top left at a readable zoom: the ranks read top to bottom
+   *  and the layout puts the main chain on the left, so that is where the story starts (centring a
+   *  wide graph showed its middle: an optimizer's updates, with the model cut off on both sides). */
   fit(all = false) {
     const layout = this.layout;
     const W = this.stage.clientWidth;
@@ -912,8 +914,9 @@ class GraphView {
     let k = Math.min((W - 2 * pad) / layout.width, (H - 2 * pad) / height, 1.25);
     if (!all && k < READABLE_ZOOM) k = Math.min(1, Math.max(READABLE_ZOOM, (W - 2 * pad) / layout.width));
     const y = height * k <= H - 2 * pad ? (H - height * k) / 2 : pad;
+    const x = layout.width * k <= W - 2 * pad ? (W - layout.width * k) / 2 : pad;
     this.wheelDelta = 0; // a wheel zoom not yet painted would move the fitted view
-    this.zoom = { k, x: (W - layout.width * k) / 2, y: y + top * k };
+    this.zoom = { k, x, y: y + top * k };
     this.applyTransform();
   }
 
