@@ -3,6 +3,8 @@
 #   make lesson   install torch and torchlesson with JupyterLab, then open the lesson notebook
 #   make test     install torch and torchlesson with its test tools, then run the tests
 #   make lint     ruff check and ruff format --check
+#   make test-ipython7  the magics' tests again, in .venv-ipython7 with IPython 7.34 (Colab's; the
+#                 oldest pyproject.toml allows)
 #
 # Running them again is quick: torch is only installed when pip finds it missing, and torchlesson
 # (an editable install) only again when pyproject.toml has changed.
@@ -22,7 +24,7 @@ LESSON := examples/03_tensors_and_autograd.ipynb
 VENV := .venv
 PIP := $(VENV)/bin/python -m pip
 
-.PHONY: lesson test lint torch deps-lab deps-test
+.PHONY: lesson test lint torch deps-lab deps-test test-ipython7
 
 lesson: deps-lab
 	$(VENV)/bin/jupyter lab $(LAB_ARGS) $(LESSON)
@@ -47,3 +49,17 @@ torch: | $(VENV)/bin/python
 $(VENV)/.installed-%: pyproject.toml | torch
 	$(PIP) install -e ".[$*]"
 	@touch $@
+
+# the tests that run magics in a real IPython shell, on the oldest IPython we support
+OLD_VENV := .venv-ipython7
+OLD_TESTS := tests/test_capture.py tests/test_extension.py tests/test_quiz_magic.py tests/test_leaf_gradients.py
+
+$(OLD_VENV)/.installed: pyproject.toml
+	test -x $(OLD_VENV)/bin/python || $(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip install $(TORCH)
+	$(OLD_VENV)/bin/python -m pip install -e . "ipython==7.34.0" "pytest>=8.0" "pytest-timeout>=2.2" \
+		"nbformat>=5.9" "psutil>=5.9"
+	@touch $@
+
+test-ipython7: $(OLD_VENV)/.installed
+	$(OLD_VENV)/bin/python -m pytest -p no:cacheprovider $(OLD_TESTS)

@@ -226,10 +226,13 @@ def test_shape_error_shows_both_shapes_and_the_same_traceback(ipython):
     traced, trace = run_traced(ipython, code, "magic")
     assert type(traced.error) is type(plain.error) is RuntimeError
     assert str(traced.error) == str(plain.error)
-    # each names its own cell: In[N] is the count the notebook shows next to it
-    assert f"Cell In[{plain.result.execution_count}], line 4" in plain.stdout
-    assert f"Cell In[{traced.result.execution_count}], line 4" in traced.stdout
-    numbered = re.compile(r"Cell In\[\d+\]")
+    # each names its own cell, by the count the notebook shows next to it: "Cell In[N], line 4"
+    # (IPython 8+), "<ipython-input-N-...> in <cell line: 0>()" and "----> 4" (IPython 7)
+    numbered = re.compile(r"Cell In\[(\d+)\]|<ipython-input-(\d+)-")
+    for run in (plain, traced):
+        found = numbered.search(run.stdout)
+        assert found and int(found[1] or found[2]) == run.result.execution_count, run.stdout
+        assert re.search(r"(line 4|^-+> 4 )", run.stdout, re.M)
     assert numbered.sub("Cell", traced.stdout) == numbered.sub("Cell", plain.stdout)
     assert "_capture" not in traced.stdout and "overrides.py" not in traced.stdout
     error = trace.error

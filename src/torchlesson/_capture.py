@@ -214,7 +214,10 @@ class _Tracer:
         """Is ``frame`` the traced block itself: the ``with`` block's frame, or the cell's top level?"""
         if self._root_code is not None:
             return frame.f_code is self._root_code
-        return frame.f_globals is self.namespace and frame.f_code.co_name == "<module>"
+        # IPython 7.32-7.34 and 8.1-8.4 name a cell's top-level code "<cell line: N>"; a function's
+        # code cannot have a name that starts with "<"
+        name = frame.f_code.co_name
+        return frame.f_globals is self.namespace and (name == "<module>" or name.startswith("<cell line:"))
 
     def cell_line(self) -> tuple[int | None, bool]:
         """(line of the learner's code that led to this call, called directly from that code?)."""
@@ -745,8 +748,8 @@ def _numbered_as(shell, outer):
         return
     cache = compiler.cache
 
-    def cache_as_outer(transformed_code, number_=0, raw_code=None):
-        return cache(transformed_code, number, raw_code=raw_code)
+    def cache_as_outer(transformed_code, _number=0, *args, **kwargs):
+        return cache(transformed_code, number, *args, **kwargs)
 
     compiler.cache = cache_as_outer
     try:
