@@ -435,6 +435,10 @@ EQUIVALENCE_CELLS = {
         "import torch\nx = torch.ones(2, 3)\ny = torch.nn.functional.softmax(x)\n"
         "w = torch.ones(2, requires_grad=True)\nv = w * 2\nprint(v.grad)"
     ],
+    "torch.func transforms": [
+        "import torch\nfrom torch.func import grad, vmap\nx = torch.tensor([1.0, 2.0, 3.0])\n"
+        "g = grad(lambda t: (t ** 3).sum())(x)\nv = vmap(lambda t: t * 2)(torch.ones(2, 3))\nprint(g, v)"
+    ],
     "no torch at all": ["total = sum(range(10))\nprint('total', total)\nnames = [n.upper() for n in 'abc']"],
     "last expression is displayed": ["import torch\nt = torch.arange(4.0)\nt * 2"],
 }
@@ -572,3 +576,61 @@ def test_a_submodule_bound_to_its_own_variable_is_named_by_its_place_in_the_mode
     _, trace = run_traced(ipython, code, "magic")
     assert [op["module"] for op in trace.ops if op["name"] in ("linear", "tanh")] == ["model.0", "model.1"]
     assert "act" not in trace.to_dict()["modules"]
+
+
+def test_values_inside_torch_func_are_marked_not_invented(ipython):
+    code = "import torch\nfrom torch.func import grad\nx = torch.tensor([1.0, 2.0])\ng = grad(lambda t: (t ** 3).sum())(x)\n"
+    _, trace = run_traced(ipython, code, "magic")
+    assert trace.to_dict()["stopped"] is None
+    assert trace.tensor("g")["value"]["values"] == [3.0, 12.0]
+    inside = [t for t in trace.tensors if t["value"].get("unavailable") == "inside torch.func"]
+    assert inside and all(t["value"]["values"] is None for t in inside)
+
+
+STOPPING_CELL = """\
+import torch
+x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+y = x * 2
+z = (y + 3).relu()
+loss = z.sum()
+loss.backward()
+print(x.grad, z)
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "attr", "nth"),
+    [
+        ("tracer", "record_op", 2),  # while recording an operation
+        ("tracer", "cell_line", 3),  # before an operation runs
+        ("facts", "summarize_shared", 1),  # inside a node pre-hook, while backward runs
+        ("tracer", "_begin_pass", 1),  # setting up the backward pass
+    ],
+)
+def test_a_failure_inside_the_tracer_stops_the_recording_not_the_cell(ipython, monkeypatch, where, attr, nth):
+    """NOTE [the tracer never breaks the cell]: the learner's code runs on as without tracing."""
+    from torchlesson import _capture, _facts
+
+    plain = ipython.run(STOPPING_CELL)
+    holder = _capture._Tracer if where == "tracer" else _facts
+    original, calls = getattr(holder, attr), []
+
+    def failing(*args, **kwargs):
+        calls.append(attr)
+        if len(calls) == nth:
+            raise RuntimeError("something the tracer cannot read")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(holder, attr, failing)
+    before = _observers()
+    traced = ipython.run("%%autograd_trace -o tr\n" + STOPPING_CELL)
+    monkeypatch.undo()
+    assert len(calls) >= nth
+    assert traced.error is None
+    assert traced.stdout == plain.stdout
+    trace = ipython.user_ns["tr"]
+    stopped = trace.to_dict()["stopped"]
+    assert stopped["type"] == "RuntimeError" and stopped["message"] == "something the tracer cannot read"
+    assert _observers() == before
+    assert "recording stopped after" in trace.text_view().text
+    assert json.loads(json.dumps(trace.to_dict(), allow_nan=False))  # still a whole, readable trace

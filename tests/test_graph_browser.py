@@ -413,3 +413,24 @@ def test_a_wide_graph_opens_where_its_story_starts(lab_page) -> None:
     rows = widget.locator("tbody th").all_inner_texts()
     assert [r for r in rows if r.endswith(" output")] == [f"model.{k} output" for k in range(5)]
     assert lab_page.page_errors == []
+
+
+def test_a_stopped_recording_says_so_above_the_graph(lab_page) -> None:
+    """NOTE [the tracer never breaks the cell]: what the learner sees when recording had to stop."""
+    page = lab_page.open(
+        [
+            "%load_ext torchlesson\nimport torch\nimport torchlesson._facts as facts\n"
+            "def unreadable(*args, **kwargs):\n    raise RuntimeError('a tensor the tracer cannot read')\n"
+            "facts.summarize_shared = unreadable  # the first gradient summary of the pass fails",
+            SEED[1] + "\nprint(x.grad)",
+        ]
+    )
+    widget = page.locator(".torchlesson-graph")
+    banner = widget.locator(".tl-banner.tl-warn", has_text="stopped recording")
+    assert banner.count() == 1
+    assert "RuntimeError: a tensor the tracer cannot read" in banner.inner_text()
+    assert "ran to the end unchanged" in banner.inner_text()
+    assert page.locator(".jp-OutputArea-output", has_text="tensor([2., 2., 2.])").count() == 1
+    page.mouse.move(1, 1)
+    lab_page.screenshot("stopped-banner", widget)
+    assert lab_page.page_errors == []

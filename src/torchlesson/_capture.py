@@ -89,29 +89,33 @@ class _Recorder(TorchFunctionMode):
             kind = classify(func)
             with suppress(TypeError):
                 self.kinds[func] = kind
-        if kind == SKIP:
-            return func(*args, **kwargs)
         tracer = self.tracer
+        if kind == SKIP or tracer.stopped is not None:
+            return func(*args, **kwargs)
         if kind in (BACKWARD, GRAD):
             return tracer.run_backward(func, kind, args, kwargs)
-        if tracer.leaf_grads:  # held gradients are read before anything can change them
+        try:
+            if tracer.leaf_grads:  # held gradients are read before anything can change them
+                if kind == SET_ATTRIBUTE:
+                    tracer.leaf_grads.flush()
+                else:
+                    tracer.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
             if kind == SET_ATTRIBUTE:
-                tracer.leaf_grads.flush()
-            else:
-                tracer.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
-        if kind == SET_ATTRIBUTE:
+                return func(*args, **kwargs)
+            line, direct = tracer.cell_line()
+            grad_enabled = torch.is_grad_enabled()
+        except Exception as exc:  # NOTE [the tracer never breaks the cell]
+            tracer.stop(exc)
             return func(*args, **kwargs)
-        line, direct = tracer.cell_line()
-        grad_enabled = torch.is_grad_enabled()
         try:
             out = func(*args, **kwargs)
         except BaseException as exc:
-            tracer.op_failed(func, args, kwargs, line, exc)
+            tracer.guarded(tracer.op_failed, func, args, kwargs, line, exc)
             raise
         if kind == SET_REQUIRES_GRAD:
-            tracer.requires_grad_set(args, line)
+            tracer.guarded(tracer.requires_grad_set, args, line)
         else:
-            tracer.record_op(func, args, kwargs, out, line, grad_enabled, direct)
+            tracer.guarded(tracer.record_op, func, args, kwargs, out, line, grad_enabled, direct)
         return out
 
 
@@ -162,6 +166,7 @@ class _Tracer:
         self._module_stack: list[str] = []
         self._deferred: list[dict] = []  # small summaries whose statistics are computed when read
         self.leaf_grads = LeafGradients(self._deferred)  # NOTE [late leaf gradients]
+        self.stopped: dict | None = None  # NOTE [the tracer never breaks the cell]
         self._module_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._handles: list[Any] = []
         self._graph = AutogradGraph(self._leaf_record)
@@ -204,6 +209,26 @@ class _Tracer:
         self._finish()
         self._active = False
 
+    # ------------------------------------------------------------------ our own failures
+    def stop(self, exc: Exception) -> None:
+        """NOTE [the tracer never breaks the cell]: whatever fails in the tracer's own code (a tensor
+        kind it cannot read, a bug) stops the recording, not the learner's code: the torch call is
+        made as without tracing, every later one too, and the trace says where it stopped and why.
+        """
+        if self.stopped is None:
+            message = str(exc).strip()
+            message = message.splitlines()[0][:300] if message else ""
+            self.stopped = {"type": type(exc).__name__, "message": message, "op_count": self._op_count}
+
+    def guarded(self, record, *args) -> None:
+        """``record(*args)``, a step of recording that must not raise into the learner's code."""
+        if self.stopped is not None:
+            return
+        try:
+            record(*args)
+        except Exception as exc:
+            self.stop(exc)
+
     def _remove_observers(self) -> None:
         handles, self._handles = self._handles, []
         for handle in reversed(handles):
@@ -233,19 +258,26 @@ class _Tracer:
 
     # ------------------------------------------------------------------ modules
     def _module_enter(self, module, args) -> None:
-        path = self._module_paths.get(module)
-        if path is None:
-            path = self._resolve_module_path(module)
+        try:
+            path = self._module_paths.get(module)
+            if path is None:
+                path = self._resolve_module_path(module)
+        except Exception as exc:  # NOTE [the tracer never breaks the cell]
+            self.stop(exc)
+            path = type(module).__name__
         self._module_stack.append(path)
 
     def _module_exit(self, module, args, output) -> None:
         if self._module_stack:
             path = self._module_stack.pop()
-            for tensor in tensors_in(output):
-                record = self._record_of(tensor)
-                # made inside this very module (not passed through, as nn.Identity does)
-                if record is not None and record["module"] == path and record["output_of"] is None:
-                    record["output_of"] = path
+            self.guarded(self._note_module_output, path, output)
+
+    def _note_module_output(self, path: str, output) -> None:
+        for tensor in tensors_in(output):
+            record = self._record_of(tensor)
+            # made inside this very module (not passed through, as nn.Identity does)
+            if record is not None and record["module"] == path and record["output_of"] is None:
+                record["output_of"] = path
 
     def _resolve_module_path(self, module) -> str:
         for var, value in self._named_modules():
@@ -448,10 +480,35 @@ class _Tracer:
     # ------------------------------------------------------------------ backward passes
     def run_backward(self, func, kind: int, args, kwargs):
         __tracebackhide__ = True
-        self.leaf_grads.flush()  # the engine may accumulate into a held .grad in place
+        if self.stopped is not None:
+            return func(*args, **kwargs)
+        self.guarded(self.leaf_grads.flush)  # the engine may accumulate into a held .grad in place
         if self._truncated:  # past --max-ops nothing more is recorded, backward passes included
             self._op_count += 1
             return func(*args, **kwargs)
+        try:
+            passage, handles, late, bound, line = self._begin_pass(func, kind, args, kwargs)
+        except Exception as exc:  # NOTE [the tracer never breaks the cell]
+            self.stop(exc)
+            return func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            self.guarded(self._note_backward_error, exc, line)
+            raise
+        finally:
+            for handle in handles:
+                handle.remove()
+            try:  # even once stopped: it fills the gradients the pass left to read late
+                self._end_pass(passage, late)
+            except Exception as exc:
+                self.stop(exc)
+        if kind == GRAD:
+            self.guarded(self._note_returned_grads, passage, bound, result, line)
+        return result
+
+    def _begin_pass(self, func, kind: int, args, kwargs):
+        """Record a backward pass's call and put a pre-hook on every node it can run."""
         line, _ = self.cell_line()
         bound = signature(func).bind(*args, **kwargs).arguments
         if func is torch.Tensor.backward:
@@ -476,7 +533,7 @@ class _Tracer:
         }
         self._passes.append(passage)
         self._pass_memo: dict = {}  # gradients of this pass summarised so far (see summarize_shared)
-        handles = []
+        handles: list = []
         # leaves whose flowed gradient is read from their .grad after the pass (NOTE [late leaf
         # gradients]); torch.autograd.grad leaves every .grad as it was
         late: list[str] | None = [] if kind == BACKWARD else None
@@ -488,27 +545,26 @@ class _Tracer:
             for tensor in roots:
                 if tensor.grad_fn is not None:
                     self._graph.register(tensor.grad_fn, line, visit=hook)
-            result = func(*args, **kwargs)
-        except BaseException as exc:
-            self._note_backward_error(exc, line)
-            raise
-        finally:
+        except BaseException:
             for handle in handles:
                 handle.remove()
-            self._pass_memo = {}
-            for tensor_id in late or ():
-                index = int(tensor_id[1:])
-                record = self._records[index]
-                self.leaf_grads.hold(passage["grads"], tensor_id, self._refs[index], record["shape"],
-                                     record["dtype"])  # fmt: skip
-        if kind == GRAD:
-            inputs = list(tensors_in(bound["inputs"]))
-            for tensor, grad in zip(inputs, result, strict=False):
-                if grad is not None:
-                    passage["grads"][self._tensor_id(tensor, line)] = _facts.summarize(
-                        grad, deferred=self._deferred
-                    )
-        return result
+            raise
+        return passage, handles, late, bound, line
+
+    def _end_pass(self, passage: dict, late: list[str] | None) -> None:
+        self._pass_memo = {}
+        for tensor_id in late or ():
+            index = int(tensor_id[1:])
+            record = self._records[index]
+            ref = self._refs[index]
+            self.leaf_grads.hold(passage["grads"], tensor_id, ref, record["shape"], record["dtype"])
+
+    def _note_returned_grads(self, passage: dict, bound, result, line) -> None:
+        inputs = list(tensors_in(bound["inputs"]))
+        for tensor, grad in zip(inputs, result, strict=False):
+            if grad is not None:
+                tensor_id = self._tensor_id(tensor, line)
+                passage["grads"][tensor_id] = _facts.summarize(grad, deferred=self._deferred)
 
     def _hook_node(self, node, record: dict, passage: dict, late: list[str] | None):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
@@ -518,6 +574,13 @@ class _Tracer:
 
         def prehook(grad_outputs):
             # observe only: returning None keeps every gradient as it is
+            if self.stopped is None:
+                try:
+                    observe(grad_outputs)
+                except Exception as exc:  # an error here would fail the learner's backward
+                    self.stop(exc)
+
+        def observe(grad_outputs):
             passage["order"].append(node_id)
             for output_nr, tensor_id in outputs.items():
                 if output_nr < len(grad_outputs) and grad_outputs[output_nr] is not None:
@@ -620,6 +683,12 @@ class _Tracer:
                 else:
                     record["kind"] = "constant"
         self.leaf_grads.release(pending)
+        for passage in self._passes:  # a slot a stopped recording never filled
+            for tensor_id, grad in passage["grads"].items():
+                if grad is None:
+                    record = self._records[int(tensor_id[1:])]
+                    unread = _facts.placeholder(record["shape"], record["dtype"], "not kept")
+                    passage["grads"][tensor_id] = unread
         self.trace._load(self._as_dict(), pending, self._deferred)
         # drop every reference the tracer still has
         self._root_frame = None
@@ -704,6 +773,7 @@ class _Tracer:
             "backward": self._passes,
             "cuts": self._cuts,
             "error": self._error,
+            "stopped": self.stopped,
             "truncated": self._truncated,
             "max_ops": self.max_ops,
             "op_count": self._op_count,

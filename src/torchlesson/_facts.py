@@ -98,6 +98,9 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
     }
     if numel == 0 or t.device.type == "meta" or t.layout != torch.strided:
         return summary
+    if _inside_transform(t):
+        summary["unavailable"] = "inside torch.func"  # a vmap/grad wrapper: its values are not memory
+        return summary
     if numel <= MAX_VALUES:
         summary["values"] = t.cpu().tolist() if t.device.type != "cpu" else t.tolist()
         if deferred is None:
@@ -108,6 +111,13 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
         return summary
     summary.update(_torch_stats(t))
     return _finite(summary)
+
+
+def _inside_transform(t: torch.Tensor) -> bool:
+    """A tensor ``torch.func.vmap`` or ``grad`` wraps (no storage to read; the learner's function sees
+    it only inside the transform)."""
+    check = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+    return bool(check is not None and check(t))
 
 
 def summarize_shared(tensor: torch.Tensor, memo: dict, *, deferred: list | None = None) -> dict[str, Any]:

@@ -133,6 +133,7 @@ def compact_trace(trace: dict[str, Any]) -> dict[str, Any]:
         "cuts": [dict(cut) for cut in trace.get("cuts", [])],
         "error": trace.get("error"),
         "truncated": bool(trace.get("truncated", False)),
+        "stopped": trace.get("stopped"),
         "max_ops": trace.get("max_ops"),
     }
 

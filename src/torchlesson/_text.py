@@ -53,6 +53,11 @@ def render_text(trace: dict) -> str:
     ]
     if trace["truncated"]:
         out.append(f"  (truncated: recorded the first {trace['max_ops']} of {trace['op_count']} operations)")
+    stopped = trace.get("stopped")
+    if stopped:
+        why = f"{stopped['type']}: {stopped['message']}"
+        count = stopped["op_count"]
+        out.append(f"  (recording stopped after {count} operations: {why}; the cell ran on unchanged)")
     out.append("tensors:")
     for t in trace["tensors"][:MAX_TENSOR_ROWS]:
         flags = [

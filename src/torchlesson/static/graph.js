@@ -553,6 +553,10 @@ class GraphView {
       }
     }
     const note = layout.note || "";
+    if (trace.stopped) {
+      const { type, message, op_count: count } = trace.stopped;
+      items.push(["warn", "!", `The tracer stopped recording after ${count} operations (${type}${message ? `: ${message}` : ""}): what came later is not drawn. The cell itself ran to the end unchanged.`]);
+    }
     if (trace.truncated && !note.includes("recorded")) items.push(["warn", "!", `Only the first ${trace.max_ops} operations were recorded; the cell itself ran to the end. Use %%autograd_trace --max-ops N to record more.`]);
     if (layout.note || layout.omitted) items.push(["info", "i", layout.note || `${layout.omitted} nodes are not drawn.`]);
     for (const cut of trace.cuts || []) {
