@@ -68,6 +68,12 @@ _OVERRIDES_FILE = sys.modules[TorchFunctionMode.__module__].__file__
 _TRACER_FILES = (__file__,)
 _TORCH_FILES = (_OVERRIDES_FILE,)
 
+# NOTE [our reads are not the learner's calls]: the tracer reads tensors (grad_fn, values, .grad),
+# and a tensor subclass with its own __torch_function__ would take those reads for calls of the
+# learner's program (a teacher's logging subclass would log them). Our reads run with subclass
+# dispatch off; the learner's calls never do.
+_OWN_READS = torch._C.DisableTorchFunctionSubclass
+
 _VERSION_ERROR = re.compile(r"output (\d+) of (\w+), is at version (\d+); expected version (\d+)")
 
 
@@ -95,17 +101,12 @@ class _Recorder(TorchFunctionMode):
         if kind in (BACKWARD, GRAD):
             return tracer.run_backward(func, kind, args, kwargs)
         try:
-            if tracer.leaf_grads:  # held gradients are read before anything can change them
-                if kind == SET_ATTRIBUTE:
-                    tracer.leaf_grads.flush()
-                else:
-                    tracer.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
-            if kind == SET_ATTRIBUTE:
-                return func(*args, **kwargs)
-            line, direct = tracer.cell_line()
-            grad_enabled = torch.is_grad_enabled()
+            with _OWN_READS():
+                line, direct, grad_enabled = tracer.before_call(func, kind, args, kwargs)
         except Exception as exc:  # NOTE [the tracer never breaks the cell]
             tracer.stop(exc)
+            return func(*args, **kwargs)
+        if kind == SET_ATTRIBUTE:
             return func(*args, **kwargs)
         try:
             out = func(*args, **kwargs)
@@ -206,7 +207,8 @@ class _Tracer:
         if exc is not None:
             strip_dispatch_frames(tb, _TRACER_FILES, _TORCH_FILES)
             self.note_exception(exc)
-        self._finish()
+        with _OWN_READS():
+            self._finish()
         self._active = False
 
     # ------------------------------------------------------------------ our own failures
@@ -225,9 +227,22 @@ class _Tracer:
         if self.stopped is not None:
             return
         try:
-            record(*args)
+            with _OWN_READS():
+                record(*args)
         except Exception as exc:
             self.stop(exc)
+
+    def before_call(self, func, kind: int, args, kwargs) -> tuple[int | None, bool, bool]:
+        """Before a torch call runs: read the held gradients it could change; where it was called."""
+        if self.leaf_grads:
+            if kind == SET_ATTRIBUTE:
+                self.leaf_grads.flush()
+            else:
+                self.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
+        if kind == SET_ATTRIBUTE:
+            return None, False, False
+        line, direct = self.cell_line(3)  # learner's call -> __torch_function__ -> here -> cell_line
+        return line, direct, torch.is_grad_enabled()
 
     def _remove_observers(self) -> None:
         handles, self._handles = self._handles, []
@@ -244,9 +259,12 @@ class _Tracer:
         name = frame.f_code.co_name
         return frame.f_globals is self.namespace and (name == "<module>" or name.startswith("<cell line:"))
 
-    def cell_line(self) -> tuple[int | None, bool]:
-        """(line of the learner's code that led to this call, called directly from that code?)."""
-        frame = sys._getframe(2)
+    def cell_line(self, caller: int = 2) -> tuple[int | None, bool]:
+        """(line of the learner's code that led to this call, called directly from that code?).
+
+        ``caller``: how many frames up the learner's call is (2: our caller's caller).
+        """
+        frame = sys._getframe(caller)
         depth = 0
         while frame is not None:
             if self._is_block(frame):
@@ -259,7 +277,7 @@ class _Tracer:
     # ------------------------------------------------------------------ modules
     def _module_enter(self, module, args) -> None:
         try:
-            path = self._module_paths.get(module)
+            path = self._module_paths.get(module)  # no tensor is read here: no _OWN_READS needed
             if path is None:
                 path = self._resolve_module_path(module)
         except Exception as exc:  # NOTE [the tracer never breaks the cell]
@@ -487,7 +505,8 @@ class _Tracer:
             self._op_count += 1
             return func(*args, **kwargs)
         try:
-            passage, handles, late, bound, line = self._begin_pass(func, kind, args, kwargs)
+            with _OWN_READS():
+                passage, handles, late, bound, line = self._begin_pass(func, kind, args, kwargs)
         except Exception as exc:  # NOTE [the tracer never breaks the cell]
             self.stop(exc)
             return func(*args, **kwargs)
@@ -500,7 +519,8 @@ class _Tracer:
             for handle in handles:
                 handle.remove()
             try:  # even once stopped: it fills the gradients the pass left to read late
-                self._end_pass(passage, late)
+                with _OWN_READS():
+                    self._end_pass(passage, late)
             except Exception as exc:
                 self.stop(exc)
         if kind == GRAD:
@@ -576,7 +596,8 @@ class _Tracer:
             # observe only: returning None keeps every gradient as it is
             if self.stopped is None:
                 try:
-                    observe(grad_outputs)
+                    with _OWN_READS():
+                        observe(grad_outputs)
                 except Exception as exc:  # an error here would fail the learner's backward
                     self.stop(exc)
 

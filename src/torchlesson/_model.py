@@ -48,6 +48,12 @@ class Trace:
         version counter. If the tensor was freed or changed in place since the block ended, the
         summary says so instead of showing numbers the block never saw.
         """
+        import torch
+
+        with torch._C.DisableTorchFunctionSubclass():  # NOTE [our reads are not the learner's calls]
+            self._read_pending()
+
+    def _read_pending(self) -> None:
         from ._facts import complete, placeholder, summarize, version_of
 
         deferred, self._deferred = self._deferred, []
