@@ -448,6 +448,12 @@ EQUIVALENCE_CELLS = {
         "print(type(loss).__name__, Logged.calls)",
         "print(Logged.calls)",
     ],
+    "nested tensors": [
+        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
+        "nt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)])\n"
+        "jt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)\n"
+        "print(nt.is_nested, (jt * 2).is_nested)\ndel nt, jt  # torch.equal cannot compare them"
+    ],
     "no torch at all": ["total = sum(range(10))\nprint('total', total)\nnames = [n.upper() for n in 'abc']"],
     "last expression is displayed": ["import torch\nt = torch.arange(4.0)\nt * 2"],
 }
@@ -646,3 +652,17 @@ def test_a_failure_inside_the_tracer_stops_the_recording_not_the_cell(ipython, m
     assert _observers() == before
     assert "recording stopped after" in trace.text_view().text
     assert json.loads(json.dumps(trace.to_dict(), allow_nan=False))  # still a whole, readable trace
+
+
+def test_nested_tensors_are_listed_with_the_shape_torch_can_tell(ipython):
+    code = (
+        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
+        "nt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)])\n"
+        "jt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)\n"
+    )
+    run, trace = run_traced(ipython, code, "magic")
+    assert run.error is None and trace.to_dict()["stopped"] is None
+    json.dumps(trace.to_dict(), allow_nan=False)
+    strided, jagged = trace.tensor("nt"), trace.tensor("jt")
+    assert strided["shape"] == [2, "*", 3] and strided["value"]["unavailable"] == "nested tensor"
+    assert jagged["shape"][0] == 2 and jagged["shape"][2] == 3 and isinstance(jagged["shape"][1], str)

@@ -374,7 +374,7 @@ class _Tracer:
     def _facts_into(record: dict, tensor: torch.Tensor) -> None:
         # runs for every tensor the block makes: plain assignments, no intermediate dicts
         grad_fn = tensor.grad_fn
-        record["shape"] = list(tensor.shape)
+        record["shape"] = _facts.shape_of(tensor)
         record["dtype"] = _facts.dtype_name(tensor.dtype)
         record["device"] = _facts.device_name(tensor.device)
         record["requires_grad"] = tensor.requires_grad
@@ -665,8 +665,9 @@ class _Tracer:
             self.source if self.source is not None else "".join(linecache.getlines(self._root_file or ""))
         )
         targets = assignment_targets(source) if source else {}
-        self._adopt_new_bindings(targets)
-        names = self._names()
+        # NOTE [the tracer never breaks the cell]: reading the block's end state is guarded too
+        self._attempt(self._adopt_new_bindings, targets)
+        names = self._attempt(self._names) or {}
         last_on_line: dict[int, str] = {}
         for record in self._records:
             if record["created"] and record["line"] is not None:
@@ -675,19 +676,8 @@ class _Tracer:
         pending: list[tuple] = []
         with torch.no_grad():
             for record, ref in zip(self._records, self._refs, strict=True):
-                tensor = ref()
                 record["grad"] = None
-                if tensor is not None:
-                    self._facts_into(record, tensor)
-                    # read again even when no in-place op ran: `x.data -= ...` changes values without
-                    # bumping x's version counter
-                    record["value"] = self._summary_at_end(record, "value", tensor, pending)
-                    if tensor.is_leaf or tensor.retains_grad:
-                        grad = tensor.grad
-                        if grad is not None:
-                            record["grad"] = self._summary_at_end(record, "grad", grad, pending)
-                elif record["value"] is None:
-                    record["value"] = _facts.placeholder(record["shape"], record["dtype"], "freed")
+                self._attempt(self._read_at_end, record, ref(), pending)
                 path = names.get(record["id"])
                 if path is not None:
                     record["name"] = path
@@ -703,7 +693,7 @@ class _Tracer:
                     record["kind"] = "leaf"
                 else:
                     record["kind"] = "constant"
-        self.leaf_grads.release(pending)
+        self._attempt(self.leaf_grads.release, pending)
         for passage in self._passes:  # a slot a stopped recording never filled
             for tensor_id, grad in passage["grads"].items():
                 if grad is None:
@@ -718,11 +708,34 @@ class _Tracer:
         self._refs = []
         self._graph.release()
 
+    def _attempt(self, step, *args):
+        """``step(*args)`` at the block's end, even once recording stopped; a failure stops it."""
+        try:
+            return step(*args)
+        except Exception as exc:
+            self.stop(exc)
+            return None
+
+    def _read_at_end(self, record: dict, tensor: torch.Tensor | None, pending: list) -> None:
+        """A tensor's facts, value and stored .grad as the block left them."""
+        if tensor is None:
+            if record["value"] is None:
+                record["value"] = _facts.placeholder(record["shape"], record["dtype"], "freed")
+            return
+        self._facts_into(record, tensor)
+        # read again even when no in-place op ran: `x.data -= ...` changes values without bumping
+        # x's version counter
+        record["value"] = self._summary_at_end(record, "value", tensor, pending)
+        if tensor.is_leaf or tensor.retains_grad:
+            grad = tensor.grad
+            if grad is not None:
+                record["grad"] = self._summary_at_end(record, "grad", grad, pending)
+
     def _summary_at_end(self, record: dict, key: str, tensor: torch.Tensor, pending: list) -> dict | None:
         """Small tensors are summarised now; big ones when the trace is first read (see Trace)."""
         if tensor.numel() <= _facts.MAX_VALUES:
             return _facts.summarize(tensor, deferred=self._deferred)
-        shape, dtype = list(tensor.shape), _facts.dtype_name(tensor.dtype)
+        shape, dtype = _facts.shape_of(tensor), _facts.dtype_name(tensor.dtype)
         pending.append((record, key, weakref.ref(tensor), _facts.version_of(tensor), shape, dtype))
         return None
 

@@ -30,6 +30,21 @@ def device_name(device: torch.device) -> str:
     return str(device)
 
 
+def shape_of(tensor: torch.Tensor) -> list[int | str]:
+    """``[2, 3]``; a nested tensor's ragged sizes read as strings (``[2, "j1", 3]``, or ``"*"`` where
+    torch cannot say), so the shape stays JSON."""
+    try:
+        return [size if isinstance(size, int) else str(size) for size in tensor.shape]
+    except RuntimeError:  # a strided nested tensor has no sizes, only a size per regular dimension
+        shape: list[int | str] = []
+        for dim in range(tensor.dim()):
+            try:
+                shape.append(int(tensor.size(dim)))
+            except RuntimeError:
+                shape.append("*")
+        return shape
+
+
 def _json_number(value: float | int | bool) -> float | int | bool | str:
     """Floats that JSON cannot carry (nan, inf) become strings a learner can still read."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -86,7 +101,7 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
     t = tensor.detach()
     numel = t.numel()
     summary: dict[str, Any] = {
-        "shape": list(t.shape),
+        "shape": shape_of(t),
         "dtype": dtype_name(t.dtype),
         "numel": numel,
         "values": None,
@@ -97,6 +112,9 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
         "norm": None,
     }
     if numel == 0 or t.device.type == "meta" or t.layout != torch.strided:
+        return summary
+    if t.is_nested:
+        summary["unavailable"] = "nested tensor"  # no flat values to list or reduce
         return summary
     if _inside_transform(t):
         summary["unavailable"] = "inside torch.func"  # a vmap/grad wrapper: its values are not memory
@@ -137,7 +155,7 @@ def summarize_shared(tensor: torch.Tensor, memo: dict, *, deferred: list | None 
     key = (t.data_ptr(), t.numel(), t.dtype, t.device, version_of(tensor))
     seen = memo.get(key)
     if seen is not None and seen[0]() is not None:
-        return dict(seen[1], shape=list(t.shape))
+        return dict(seen[1], shape=shape_of(t))
     summary = summarize(t, deferred=deferred)
     memo[key] = (weakref.ref(tensor), summary)
     return summary
@@ -218,11 +236,10 @@ def version_of(tensor: torch.Tensor) -> int | None:
     return None if tensor.is_inference() else tensor._version
 
 
-def placeholder(shape: list[int], dtype: str, why: str) -> dict[str, Any]:
+def placeholder(shape: list[int | str], dtype: str, why: str) -> dict[str, Any]:
     """A summary whose numbers could not be read (``why``: "freed", "changed", ...)."""
-    numel = 1
-    for size in shape:
-        numel *= size
+    sizes = [size for size in shape if isinstance(size, int)]
+    numel = math.prod(sizes) if len(sizes) == len(shape) else None  # unknown for ragged shapes
     return {"shape": shape, "dtype": dtype, "numel": numel, "values": None, "min": None, "max": None,
             "mean": None, "std": None, "norm": None, "unavailable": why}  # fmt: skip
 
@@ -230,7 +247,7 @@ def placeholder(shape: list[int], dtype: str, why: str) -> dict[str, Any]:
 def describe_input(tensor: torch.Tensor) -> dict[str, Any]:
     """The short facts shown for the inputs of a failing operation."""
     return {
-        "shape": list(tensor.shape),
+        "shape": shape_of(tensor),
         "dtype": dtype_name(tensor.dtype),
         "device": device_name(tensor.device),
         "requires_grad": bool(tensor.requires_grad),

@@ -81,14 +81,15 @@ class LeafGradients:
             grads, tensor_id, leaf_ref, grad, version = entry
             leaf = leaf_ref()
             if leaf is not None and leaf.grad is grad and _facts.version_of(grad) == version:
-                pending.append((grads, tensor_id, weakref.ref(grad), version, list(grad.shape), _dtype(grad)))
+                shape = _facts.shape_of(grad)
+                pending.append((grads, tensor_id, weakref.ref(grad), version, shape, _dtype(grad)))
             else:
                 self._summarize(entry)
 
     def _summarize(self, entry: tuple[dict, str, Any, torch.Tensor, int | None]) -> None:
         grads, tensor_id, _, grad, version = entry
         if _facts.version_of(grad) != version:
-            grads[tensor_id] = _facts.placeholder(list(grad.shape), _dtype(grad), "changed")
+            grads[tensor_id] = _facts.placeholder(_facts.shape_of(grad), _dtype(grad), "changed")
         else:
             grads[tensor_id] = _facts.summarize(grad, deferred=self._deferred)
 

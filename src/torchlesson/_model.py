@@ -54,7 +54,7 @@ class Trace:
             self._read_pending()
 
     def _read_pending(self) -> None:
-        from ._facts import complete, placeholder, summarize, version_of
+        from ._facts import complete, placeholder, shape_of, summarize, version_of
 
         deferred, self._deferred = self._deferred, []
         for summary in deferred:
@@ -66,7 +66,7 @@ class Trace:
             if tensor is None:
                 container[key] = placeholder(shape, dtype, "freed")
             elif version_of(tensor) != version:
-                container[key] = placeholder(list(tensor.shape), dtype, "changed after the trace")
+                container[key] = placeholder(shape_of(tensor), dtype, "changed after the trace")
             elif id(tensor) in done:
                 container[key] = dict(done[id(tensor)])
             else:
