@@ -454,6 +454,12 @@ EQUIVALENCE_CELLS = {
         "jt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)\n"
         "print(nt.is_nested, (jt * 2).is_nested)\ndel nt, jt  # torch.equal cannot compare them"
     ],
+    "quantized tensors": [
+        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
+        "q = torch.quantize_per_tensor(torch.linspace(0, 1, 200), 0.01, 0, torch.quint8)\n"
+        "small = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.quint8)\n"
+        "print(q.dequantize().sum(), small.int_repr())"
+    ],
     "no torch at all": ["total = sum(range(10))\nprint('total', total)\nnames = [n.upper() for n in 'abc']"],
     "last expression is displayed": ["import torch\nt = torch.arange(4.0)\nt * 2"],
 }
@@ -545,6 +551,25 @@ def test_warnings_name_the_learners_line_as_without_tracing(ipython):
     plain, traced = caught(""), caught("%%autograd_trace\n")
     assert [r[2] for r in plain] == [4, 7]  # the softmax line once (not twice), then the .grad line
     assert traced == plain
+
+
+def test_warnings_in_a_python_c_script_are_shown_as_without_tracing():
+    """`python -c` code's module loader cannot give its source: a relocated warning must not ask."""
+    import subprocess
+    import sys
+
+    body = "x = torch.ones(2, 3)\ny = torch.nn.functional.softmax(x)\nprint('ran')\n"
+    traced = "import torch, torchlesson\nwith torchlesson.trace():\n" + textwrap.indent(body, "    ")
+    plain = "import torch, torchlesson\nif True:\n" + textwrap.indent(body, "    ")
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        for code in (plain, traced)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == "ran\n"
+    assert runs[1].stderr == runs[0].stderr
+    assert runs[0].stderr.startswith("<string>:4: UserWarning: Implicit dimension choice for softmax")
 
 
 def test_tensors_made_where_torch_cannot_see_are_still_listed(ipython):
@@ -666,3 +691,16 @@ def test_nested_tensors_are_listed_with_the_shape_torch_can_tell(ipython):
     strided, jagged = trace.tensor("nt"), trace.tensor("jt")
     assert strided["shape"] == [2, "*", 3] and strided["value"]["unavailable"] == "nested tensor"
     assert jagged["shape"][0] == 2 and jagged["shape"][2] == 3 and isinstance(jagged["shape"][1], str)
+
+
+def test_quantized_tensors_show_the_numbers_they_stand_for(ipython):
+    code = (
+        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
+        "q = torch.quantize_per_tensor(torch.linspace(0, 1, 200), 0.01, 0, torch.quint8)\n"
+        "small = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.quint8)\n"
+    )
+    run, trace = run_traced(ipython, code, "magic")
+    assert run.error is None and trace.to_dict()["stopped"] is None
+    assert trace.tensor("small")["value"]["values"] == [1.0, 2.0]
+    assert trace.tensor("q")["dtype"] == "quint8"
+    assert trace.tensor("q")["value"]["mean"] == pytest.approx(0.5, abs=1e-3)

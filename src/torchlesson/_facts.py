@@ -99,6 +99,8 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
     """
     # a detached tensor builds no graph, so no grad-mode switch is needed (it costs microseconds)
     t = tensor.detach()
+    if t.is_quantized:  # its integers stand for these numbers; a float copy, the tensor is untouched
+        t = t.dequantize()
     numel = t.numel()
     summary: dict[str, Any] = {
         "shape": shape_of(t),

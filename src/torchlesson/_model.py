@@ -70,7 +70,10 @@ class Trace:
             elif id(tensor) in done:
                 container[key] = dict(done[id(tensor)])
             else:
-                container[key] = done[id(tensor)] = summarize(tensor)
+                try:
+                    container[key] = done[id(tensor)] = summarize(tensor)
+                except Exception as exc:  # reading a trace never fails on one tensor's numbers
+                    container[key] = placeholder(shape, dtype, f"unreadable ({type(exc).__name__})")
 
     # ------------------------------------------------------------------ data
     def to_dict(self) -> dict[str, Any]:

@@ -58,7 +58,8 @@ class WarningRelocator:
             frame.f_lineno,
             module=module_globals.get("__name__", "<string>"),
             registry=module_globals.setdefault("__warningregistry__", {}),
-            module_globals=module_globals,
+            # no module_globals, as warnings.warn passes none: with them, warn_explicit asks the
+            # module's loader for its source, and `python -c` code's loader raises ImportError
         )
 
     def _native_frame(self):
