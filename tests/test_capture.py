@@ -704,3 +704,22 @@ def test_quantized_tensors_show_the_numbers_they_stand_for(ipython):
     assert trace.tensor("small")["value"]["values"] == [1.0, 2.0]
     assert trace.tensor("q")["dtype"] == "quint8"
     assert trace.tensor("q")["value"]["mean"] == pytest.approx(0.5, abs=1e-3)
+
+
+def test_tensors_kept_in_a_list_or_dict_are_named_by_their_place(ipython):
+    code = (
+        "import torch\nparts = [torch.ones(2, requires_grad=True) for _ in range(3)]\n"
+        "batch = {'x': torch.ones(2)}\nc = torch.cat(parts) * batch['x'].repeat(3)\nc.sum().backward()\n"
+    )
+    _, trace = run_traced(ipython, code, "magic")
+    assert trace.tensor("parts[1]")["grad"]["values"] == [1.0, 1.0]
+    assert trace.tensor("batch['x']")["requires_grad"] is False
+    assert [t["name"] for t in trace.tensors if t["name"] and t["name"].startswith("parts")] == [
+        "parts[0]",
+        "parts[1]",
+        "parts[2]",
+    ]
+    # IPython's history of outputs is not a name the learner gave
+    ipython.run("import torch\nshown = torch.ones(3)\nshown")
+    _, again = run_traced(ipython, "del shown\ny = Out[max(Out)] * 2\n", "magic")
+    assert all(not (t["name"] or "").startswith("Out[") for t in again.tensors)

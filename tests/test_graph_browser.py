@@ -434,3 +434,27 @@ def test_a_stopped_recording_says_so_above_the_graph(lab_page) -> None:
     page.mouse.move(1, 1)
     lab_page.screenshot("stopped-banner", widget)
     assert lab_page.page_errors == []
+
+
+def test_a_wide_row_of_inputs_opens_on_the_operation_that_joins_them(lab_page) -> None:
+    """100 leaves side by side: the first view shows the torch.cat they feed, not 4 of them."""
+    page = lab_page.open(
+        [
+            "%load_ext torchlesson\nimport torch",
+            "%%autograd_trace\nparts = [torch.ones(2, requires_grad=True) for _ in range(100)]\n"
+            "joined = torch.cat(parts)\njoined.sum().backward()",
+        ]
+    )
+    widget = page.locator(".torchlesson-graph")
+    (stage,) = page.evaluate(JS_BOXES, [widget.evaluate_handle("e => e"), ".tl-stage"])
+    cat = widget.locator(".tl-node.kind-op").filter(has_text="cat")
+    assert cat.count() == 1
+    box = cat.bounding_box()
+    assert box is not None
+    assert stage["left"] <= box["x"] and box["x"] + box["width"] <= stage["right"], (box, stage)
+    assert stage["top"] <= box["y"] and box["y"] + box["height"] <= stage["bottom"], (box, stage)
+    assert tensor_node(widget, "joined").count() == 1  # drawn under it, in view with it
+    assert tensor_node(widget, "parts[50]").count() == 1  # inputs named by their place in the list
+    page.mouse.move(1, 1)
+    lab_page.screenshot("cat-of-100-first-view", widget)
+    assert lab_page.page_errors == []

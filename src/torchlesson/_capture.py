@@ -744,18 +744,21 @@ class _Tracer:
 
         Parameters and buffers are named by module path first (``model.0.weight``), so a loop variable
         left bound to one (``for p in model.parameters()``) does not rename it; then variables; then
-        the ``.grad`` tensors of both (``model.0.weight.grad``, ``x.grad``), which optimizers read.
+        tensors kept in a list, tuple or dict variable (``xs[0]``, ``batch['x']``); then the ``.grad``
+        tensors of all these (``model.0.weight.grad``, ``x.grad``), which optimizers read.
         """
         names: dict[str, str] = {}
         named: list[tuple[str, torch.Tensor]] = []
         for var, module in self._named_modules():
             named.extend(module.named_parameters(prefix=var))
             named.extend(module.named_buffers(prefix=var))
-        named.extend(
+        variables = [
             (var, value)
             for var, value in list(self._variables().items())
-            if isinstance(value, torch.Tensor) and not var.startswith("_")
-        )
+            if not var.startswith("_") and var not in _SHELL_VARIABLES
+        ]
+        named.extend((var, value) for var, value in variables if isinstance(value, torch.Tensor))
+        named.extend(_tensors_kept_in(variables))
         for path, tensor in named:
             record = self._record_of(tensor)
             if record is not None:
@@ -818,6 +821,24 @@ class _Tracer:
             return self.source.splitlines()
         lines = linecache.getlines(self._root_file) if self._root_file else []
         return [line.rstrip("\n") for line in lines] if len(lines) <= 2000 else []
+
+
+# IPython's own history of inputs and outputs: not names the learner gave
+_SHELL_VARIABLES = frozenset({"In", "Out"})
+_MAX_ITEMS_NAMED = 256  # a longer list is data, not a handful of tensors to tell apart
+
+
+def _tensors_kept_in(variables: list[tuple[str, Any]]):
+    """``("xs[0]", tensor)`` for tensors one level inside a list, tuple or dict variable."""
+    for var, value in variables:
+        if isinstance(value, (list, tuple)) and len(value) <= _MAX_ITEMS_NAMED:
+            for index, item in enumerate(value):
+                if isinstance(item, torch.Tensor):
+                    yield f"{var}[{index}]", item
+        elif isinstance(value, dict) and len(value) <= _MAX_ITEMS_NAMED:
+            for key, item in list(value.items()):
+                if isinstance(item, torch.Tensor) and isinstance(key, (str, int)):
+                    yield f"{var}[{key!r}]", item
 
 
 def trace(max_ops: int = 5000) -> _Tracer:

@@ -903,10 +903,25 @@ class GraphView {
     this.cull(W, H, this.settled);
   }
 
+  /** Where a graph too wide to read whole starts its story: the first operation the cell ran (the
+   *  forward view), else the topmost node (the autograd view's root). Centring the whole width
+   *  instead showed an MLP step's optimizer updates with the model cut off on both sides; the left
+   *  edge instead showed 4 of 100 inputs of a `torch.cat` and not the cat. */
+  storyStart() {
+    let first = null;
+    let firstAt = Infinity;
+    let top = null;
+    for (const n of this.layoutNodes.values()) {
+      const at = n.kind === "op" && /^o\d+$/.test(n.ref) ? Number(n.ref.slice(1)) : Infinity;
+      if (at < firstAt) [first, firstAt] = [n, at];
+      if (n.kind !== "group" && (!top || n.y < top.y || (n.y === top.y && n.x < top.x))) top = n;
+    }
+    return first || top;
+  }
+
   /** Show the whole graph (`all`, the Fit button), or, on first sight, the whole graph only while
-   *  its text stays readable, else its top left at a readable zoom: the ranks read top to bottom
-   *  and the layout puts the main chain on the left, so that is where the story starts (centring a
-   *  wide graph showed its middle: an optimizer's updates, with the model cut off on both sides). */
+   *  its text stays readable, else the top of it at a readable zoom, across from where its story
+   *  starts (see storyStart). */
   fit(all = false) {
     const layout = this.layout;
     const W = this.stage.clientWidth;
@@ -918,7 +933,12 @@ class GraphView {
     let k = Math.min((W - 2 * pad) / layout.width, (H - 2 * pad) / height, 1.25);
     if (!all && k < READABLE_ZOOM) k = Math.min(1, Math.max(READABLE_ZOOM, (W - 2 * pad) / layout.width));
     const y = height * k <= H - 2 * pad ? (H - height * k) / 2 : pad;
-    const x = layout.width * k <= W - 2 * pad ? (W - layout.width * k) / 2 : pad;
+    let x = (W - layout.width * k) / 2;
+    if (layout.width * k > W - 2 * pad) {
+      const start = this.storyStart();
+      const centred = start ? W / 2 - start.x * k : pad;
+      x = Math.min(pad, Math.max(W - pad - layout.width * k, centred)); // no empty margin beyond an edge
+    }
     this.wheelDelta = 0; // a wheel zoom not yet painted would move the fitted view
     this.zoom = { k, x, y: y + top * k };
     this.applyTransform();
