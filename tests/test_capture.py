@@ -723,3 +723,24 @@ def test_tensors_kept_in_a_list_or_dict_are_named_by_their_place(ipython):
     ipython.run("import torch\nshown = torch.ones(3)\nshown")
     _, again = run_traced(ipython, "del shown\ny = Out[max(Out)] * 2\n", "magic")
     assert all(not (t["name"] or "").startswith("Out[") for t in again.tensors)
+
+
+def test_text_view_names_columns_and_long_values(ipython):
+    """--text: the widget's names, one column width for all, statistics instead of 48 numbers."""
+    ipython.run(
+        "import torch\nfrom torch import nn\ntorch.manual_seed(0)\n"
+        "model = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 3))\n"
+        "inputs, targets = torch.randn(8, 20), torch.randint(0, 3, (8,))"
+    )
+    run = ipython.run(
+        "%%autograd_trace --text\nloss = nn.functional.cross_entropy(model(inputs), targets)\nloss.backward()"
+    )
+    text = run.outputs[-1]["text/plain"]
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("  model.")}
+    assert "model.0" in rows and rows["model.0"].startswith("  model.0 output ")
+    columns = {
+        line.index("[") for line in text.splitlines()[2:] if line.startswith("  ") and " float32 " in line
+    }
+    assert len(columns) == 1, text  # the shapes line up
+    weight = next(line for line in text.splitlines() if line.startswith("  model.2.weight "))
+    assert ".grad = min " in weight and weight.count(",") < 10  # 48 values read as statistics

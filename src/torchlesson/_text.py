@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._labels import tensor_label
+
 MAX_TENSOR_ROWS = 40
 MAX_OP_ROWS = 40
+MAX_ROW_VALUES = 8  # a table row lists this many values at most, else their statistics
 
 
-def format_summary(summary: dict | None, precision: int = 4) -> str:
-    """``[2., 2., 2.]`` when the values are known, else ``min..max (mean, norm)``."""
+def format_summary(summary: dict | None, precision: int = 4, max_values: int | None = None) -> str:
+    """``[2., 2., 2.]`` when the values are known (and at most ``max_values``), else
+    ``min .. max .. mean .. norm``."""
     if summary is None:
         return "-"
     values = summary.get("values")
-    if values is not None:
+    few = max_values is None or (summary.get("numel") or 0) <= max_values or summary.get("min") is None
+    if values is not None and few:
         return _format_values(values, precision)
     if summary.get("min") is None:
-        return f"{_shape(summary['shape'])} {summary['dtype']}" + (" (freed)" if summary.get("freed") else "")
+        why = summary.get("unavailable")
+        return f"{_shape(summary['shape'])} {summary['dtype']}" + (f" ({why})" if why else "")
     return (
         f"min {_num(summary['min'], precision)} max {_num(summary['max'], precision)} "
         f"mean {_num(summary['mean'], precision)} norm {_num(summary['norm'], precision)}"
@@ -40,10 +46,6 @@ def _shape(shape: list[int]) -> str:
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
-def tensor_label(tensor: dict) -> str:
-    return tensor["name"] or f"({tensor['id']}, line {tensor['line']})"
-
-
 def render_text(trace: dict) -> str:
     tensors = {t["id"]: t for t in trace["tensors"]}
     nodes = {n["id"]: n for n in trace["autograd"]["nodes"]}
@@ -59,7 +61,9 @@ def render_text(trace: dict) -> str:
         count = stopped["op_count"]
         out.append(f"  (recording stopped after {count} operations: {why}; the cell ran on unchanged)")
     out.append("tensors:")
-    for t in trace["tensors"][:MAX_TENSOR_ROWS]:
+    shown = trace["tensors"][:MAX_TENSOR_ROWS]
+    width = min(max([16, *(len(tensor_label(t)) for t in shown)]), 40)
+    for t in shown:
         flags = [
             "leaf" if t["is_leaf"] else (t["grad_fn"] or "non-leaf"),
             "requires_grad" if t["requires_grad"] else "no grad",
@@ -68,11 +72,11 @@ def render_text(trace: dict) -> str:
             flags.insert(0, "parameter")
         line = f"line {t['line']}" if t["line"] is not None else "earlier"
         text = (
-            f"  {tensor_label(t):<16} {_shape(t['shape']):<12} {t['dtype']:<8} {t['device']:<6} "
+            f"  {tensor_label(t):<{width}} {_shape(t['shape']):<12} {t['dtype']:<8} {t['device']:<6} "
             f"{', '.join(flags):<28} {line}"
         )
         if t.get("grad") is not None:
-            text += f"  .grad = {format_summary(t['grad'])}"
+            text += f"  .grad = {format_summary(t['grad'], max_values=MAX_ROW_VALUES)}"
         out.append(text.rstrip())
     if len(trace["tensors"]) > MAX_TENSOR_ROWS:
         out.append(f"  ... and {len(trace['tensors']) - MAX_TENSOR_ROWS} more")
@@ -101,7 +105,8 @@ def render_text(trace: dict) -> str:
         root_name = tensor_label(tensors[passage["root"][0]]) if passage["root"] else "out"
         for tensor_id, grad in list(passage["grads"].items())[:MAX_TENSOR_ROWS]:
             stored = "  (added to .grad)" if tensor_id in passage["accumulated"] else ""
-            out.append(f"  d{root_name}/d{tensor_label(tensors[tensor_id])} = {format_summary(grad)}{stored}")
+            flowed = format_summary(grad, max_values=MAX_ROW_VALUES)
+            out.append(f"  d{root_name}/d{tensor_label(tensors[tensor_id])} = {flowed}{stored}")
     for cut in trace["cuts"]:
         source = tensor_label(tensors[cut["source"]]) if cut["source"] else "?"
         out.append(
