@@ -744,3 +744,28 @@ def test_text_view_names_columns_and_long_values(ipython):
     assert len(columns) == 1, text  # the shapes line up
     weight = next(line for line in text.splitlines() if line.startswith("  model.2.weight "))
     assert ".grad = min " in weight and weight.count(",") < 10  # 48 values read as statistics
+
+
+def test_each_node_of_an_inplace_modified_tensor_keeps_the_gradient_it_received(ipython):
+    """NOTE [gradients of in-place versions]: y = x * 2 then y.mul_(3): the mul_ node receives 1,
+    the x * 2 node receives 3 (torch's own tensor hooks on each version as the oracle)."""
+    code = (
+        "import torch\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ny = x * 2\n"
+        "y.mul_(3)\nloss = y.sum()\nloss.backward()\n"
+    )
+    _, trace = run_traced(ipython, code, "magic")
+    oracle: dict = {}
+    exec(
+        code.replace(
+            "y = x * 2\n", "y = x * 2\nseen = []\ny.register_hook(lambda g: seen.append(('v0', g)))\n"
+        ).replace("y.mul_(3)\n", "y.mul_(3)\ny.register_hook(lambda g: seen.append(('v1', g)))\n"),
+        oracle,
+    )
+    received = {name: g.tolist() for name, g in oracle["seen"]}
+    data = trace.to_dict()
+    names = {n["id"]: n["name"] for n in data["autograd"]["nodes"]}
+    passage = data["backward"][0]
+    muls = [n for n in passage["order"] if names[n] == "MulBackward0"]  # mul_'s node runs first
+    assert [passage["node_grads"][n]["values"] for n in muls] == [received["v1"], received["v0"]]
+    assert passage["grads"][trace.tensor("y")["id"]]["values"] == received["v0"]  # the slot: oldest
+    assert trace.tensor("x")["grad"]["values"] == [6.0, 6.0, 6.0]

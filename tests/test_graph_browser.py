@@ -458,3 +458,26 @@ def test_a_wide_row_of_inputs_opens_on_the_operation_that_joins_them(lab_page) -
     page.mouse.move(1, 1)
     lab_page.screenshot("cat-of-100-first-view", widget)
     assert lab_page.page_errors == []
+
+
+def test_replay_shows_what_each_node_of_an_inplace_modified_tensor_received(lab_page) -> None:
+    """y.mul_(3) gives y a second autograd node: the replay says it received 1, not y's other 3."""
+    page = lab_page.open(
+        [
+            "%load_ext torchlesson\nimport torch",
+            "%%autograd_trace\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ny = x * 2\n"
+            "y.mul_(3)\nloss = y.sum()\nloss.backward()",
+        ]
+    )
+    widget = page.locator(".torchlesson-graph")
+    widget.get_by_role("button", name="Autograd view").click()
+    step = widget.get_by_role("button", name="Run the next node of the backward pass")
+    caption = widget.locator(".tl-caption")
+    step.click()
+    step.click()
+    assert "Step 2 of 4 · MulBackward0 received ∂loss/∂y = [1., 1., 1.]" in caption.inner_text()
+    step.click()
+    assert "Step 3 of 4 · MulBackward0 received ∂loss/∂y = [3., 3., 3.]" in caption.inner_text()
+    page.mouse.move(1, 1)
+    lab_page.screenshot("inplace-replay-step-3", widget)
+    assert lab_page.page_errors == []

@@ -22,6 +22,13 @@ into an intermediate ``y`` is the gradient the engine passes to ``y.grad_fn`` fo
 ``output_nr``: a node pre-hook sees exactly that tuple of gradients before the node runs. Returning
 ``None`` from the hook leaves every gradient unchanged, and the hook is removed when the pass ends, so
 no ``retain_grad`` or tensor hook ever touches a user tensor.
+
+NOTE [gradients of in-place versions]
+After ``y.mul_(3)`` one tensor has two autograd nodes: ``MulBackward0`` of ``x * 2`` made its first
+version, the node of ``mul_`` its second. They receive different gradients (here 3 and 1), but
+``grads`` has one slot per tensor: it keeps the last one the engine hands over, the first version's
+(the engine runs newer nodes first). Where two nodes of one tensor ran, the pass also keeps
+``node_grads``: node id -> the gradient that node received, which the replay shows.
 """
 
 from __future__ import annotations
@@ -553,6 +560,7 @@ class _Tracer:
         }
         self._passes.append(passage)
         self._pass_memo: dict = {}  # gradients of this pass summarised so far (see summarize_shared)
+        self._pass_writers: dict[str, str] = {}  # tensor id -> the node that last wrote its gradient
         handles: list = []
         # leaves whose flowed gradient is read from their .grad after the pass (NOTE [late leaf
         # gradients]); torch.autograd.grad leaves every .grad as it was
@@ -572,7 +580,7 @@ class _Tracer:
         return passage, handles, late, bound, line
 
     def _end_pass(self, passage: dict, late: list[str] | None) -> None:
-        self._pass_memo = {}
+        self._pass_memo, self._pass_writers = {}, {}
         for tensor_id in late or ():
             index = int(tensor_id[1:])
             record = self._records[index]
@@ -588,7 +596,7 @@ class _Tracer:
 
     def _hook_node(self, node, record: dict, passage: dict, late: list[str] | None):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
-        deferred, memo = self._deferred, self._pass_memo
+        deferred, memo, writers = self._deferred, self._pass_memo, self._pass_writers
         is_leaf_node = record["name"] == ACCUMULATE_GRAD
         leaf_ref = self._refs[int(outputs[0][1:])] if is_leaf_node and late is not None else None
 
@@ -612,7 +620,15 @@ class _Tracer:
                             grads[tensor_id] = None  # in the pass's order; filled after it
                             late.append(tensor_id)
                             continue
-                    grads[tensor_id] = _facts.summarize_shared(grad, memo, deferred=deferred)
+                    summary = _facts.summarize_shared(grad, memo, deferred=deferred)
+                    earlier = writers.get(tensor_id)
+                    if earlier is not None and earlier != node_id:
+                        # NOTE [gradients of in-place versions]
+                        node_grads = passage.setdefault("node_grads", {})
+                        node_grads.setdefault(earlier, grads[tensor_id])
+                        node_grads[node_id] = summary
+                    writers[tensor_id] = node_id
+                    grads[tensor_id] = summary
 
         return node.register_prehook(prehook)
 

@@ -146,6 +146,13 @@ function indexTrace(trace) {
 const tensorName = (t) => (t ? t.name || t.label || `tensor@line ${t.line}` : "?");
 
 /** The `∂loss/∂y` of a backward pass (torch.autograd.grad and several roots included). */
+/** The gradient autograd node `ag` received for its tensor `t` in `pass`: its own where two nodes
+ *  of one tensor ran (an in-place op made a new version: NOTE [gradients of in-place versions]). */
+function receivedBy(pass, ag, t) {
+  if (pass && pass.node_grads && ag && pass.node_grads[ag.id]) return pass.node_grads[ag.id];
+  return t && pass && pass.grads ? pass.grads[t.id] : undefined;
+}
+
 function gradLabel(index, pass, tensor, name = tensorName(tensor)) {
   const roots = (pass.root || []).map((id) => tensorName(index.tensors.get(id)));
   const root = roots.length === 1 ? roots[0] : "out";
@@ -727,7 +734,7 @@ class GraphView {
         row("built", ag.earlier ? "by an earlier cell" : "by this cell"),
         row("line", owner ? codeLine(owner.line) : null),
         row("ran", at >= 0 ? `step ${at + 1} of ${pass.order.length} in pass ${this.model.get("pass_index") + 1}` : pass ? "not in this pass" : null),
-        row("gradient in", owner && pass && pass.grads && pass.grads[owner.id] ? summaryBlock(pass.grads[owner.id]) : null),
+        row("gradient in", at >= 0 && receivedBy(pass, ag, owner) ? summaryBlock(receivedBy(pass, ag, owner)) : null),
       ].flat().filter(Boolean)));
     } else if (group) {
       parts.push(h("h3", {}, [group.label, h("span", { class: "tl-kind", text: "module" })]));
@@ -807,7 +814,7 @@ class GraphView {
     const node = [...this.layoutNodes.values()].find((n) => n.ref === agId || (n.kind === "tensor" && n.ref === t.id));
     if (!node) return;
     const pass = this.pass;
-    const grad = pass.grads ? pass.grads[t.id] : undefined;
+    const grad = receivedBy(pass, ag, t);
     const label = gradLabel(this.index, pass, t);
     const text = clip(`${label} = ${summaryText(grad, 56 - label.length)}`, 60);
     const w = text.length * SMALL_W + 16;
@@ -828,7 +835,7 @@ class GraphView {
     if (step === 0) return [h("b", { text: `Step 0 of ${total}` }), ` · backward${passName} not started: press ▶ Play or ⏭ Step.`];
     const ag = this.index.nodes.get(pass.order[step - 1]);
     const t = ag ? this.index.tensors.get(ag.tensor) : undefined;
-    const grad = t && pass.grads ? pass.grads[t.id] : undefined;
+    const grad = receivedBy(pass, ag, t);
     const what = !ag
       ? `${pass.order[step - 1]} ran`
       : ag.name === "AccumulateGrad"
