@@ -387,6 +387,15 @@ MLP_STEP = [
 ]
 
 
+def assert_in_view(page, widget, locator) -> None:
+    """The element is drawn whole inside the graph's stage (the visible part of the graph)."""
+    (stage,) = page.evaluate(JS_BOXES, [widget.evaluate_handle("e => e"), ".tl-stage"])
+    box = locator.bounding_box()
+    assert box is not None, "not drawn"
+    assert stage["left"] <= box["x"] and box["x"] + box["width"] <= stage["right"], (box, stage)
+    assert stage["top"] <= box["y"] and box["y"] + box["height"] <= stage["bottom"], (box, stage)
+
+
 def test_a_wide_graph_opens_where_its_story_starts(lab_page) -> None:
     """Wider than the view at a readable zoom: the first view shows the top left (the inputs, the
     first layer), not the middle; what each layer returned is named after it."""
@@ -394,12 +403,9 @@ def test_a_wide_graph_opens_where_its_story_starts(lab_page) -> None:
     widget = page.locator(".torchlesson-graph")
     page.mouse.move(1, 1)
     lab_page.screenshot("mlp-step-first-view", widget)
-    (stage,) = page.evaluate(JS_BOXES, [widget.evaluate_handle("e => e"), ".tl-stage"])
     for name in ("inputs", "weight"):  # `inputs`, and model.0's weight (the first box of the model)
-        box = tensor_node(widget, name).first.bounding_box()
-        assert box is not None, name
-        assert stage["left"] <= box["x"] and box["x"] + box["width"] <= stage["right"], (name, box, stage)
-        assert stage["top"] <= box["y"] and box["y"] + box["height"] <= stage["bottom"], (name, box, stage)
+        assert_in_view(page, widget, tensor_node(widget, name).first)
+    (stage,) = page.evaluate(JS_BOXES, [widget.evaluate_handle("e => e"), ".tl-stage"])
     # the graph is really wider than the view: the optimizer's updates start out of sight
     updates = widget.locator(".tl-node.kind-op").filter(has_text="+=")
     assert updates.count() == 6
@@ -446,13 +452,9 @@ def test_a_wide_row_of_inputs_opens_on_the_operation_that_joins_them(lab_page) -
         ]
     )
     widget = page.locator(".torchlesson-graph")
-    (stage,) = page.evaluate(JS_BOXES, [widget.evaluate_handle("e => e"), ".tl-stage"])
     cat = widget.locator(".tl-node.kind-op").filter(has_text="cat")
     assert cat.count() == 1
-    box = cat.bounding_box()
-    assert box is not None
-    assert stage["left"] <= box["x"] and box["x"] + box["width"] <= stage["right"], (box, stage)
-    assert stage["top"] <= box["y"] and box["y"] + box["height"] <= stage["bottom"], (box, stage)
+    assert_in_view(page, widget, cat)
     assert tensor_node(widget, "joined").count() == 1  # drawn under it, in view with it
     assert tensor_node(widget, "parts[50]").count() == 1  # inputs named by their place in the list
     page.mouse.move(1, 1)
