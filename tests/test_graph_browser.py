@@ -482,4 +482,9 @@ def test_replay_shows_what_each_node_of_an_inplace_modified_tensor_received(lab_
     assert "Step 3 of 4 · MulBackward0 received ∂loss/∂y = [3., 3., 3.]" in caption.inner_text()
     page.mouse.move(1, 1)
     lab_page.screenshot("inplace-replay-step-3", widget)
+    # the forward view: each box of y carries the gradient its own node received
+    widget.get_by_role("button", name="Forward view").click()
+    chips = sorted(svg_texts(tensor_node(widget, "y").locator(".chip-flowed text")))
+    assert chips == ["∂loss/∂y = [1., 1., 1.]", "∂loss/∂y = [3., 3., 3.]"]
+    lab_page.screenshot("inplace-forward", widget)
     assert lab_page.page_errors == []

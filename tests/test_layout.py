@@ -556,3 +556,29 @@ def test_the_inplace_op_that_broke_backward_is_marked_with_a_warning_that_fits(i
                "inputs": [], "modified_by": b.ops[-1]["id"]}  # fmt: skip
     (group,) = [n for n in layout(b.to_dict(), collapsed=["net"])["nodes"] if n["kind"] == "group"]
     assert "modified" in group["classes"]
+
+
+def test_each_version_of_an_inplace_rewritten_tensor_shows_its_own_gradient() -> None:
+    """y = x * 2; y.mul_(3): the first box of y received 3, the box mul_ made received 1; only the
+    first box of a tensor shows its stored .grad (NOTE [gradients of in-place versions])."""
+    with torchlesson.trace() as t:
+        x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 2
+        y.mul_(3)
+        y.sum().backward()
+    boxes = {n["id"]: n for n in layout(t.to_dict())["nodes"] if n["kind"] == "tensor"}
+    y_id = t.tensor("y")["id"]
+    assert boxes[y_id]["grad_label"].endswith("= [3., 3., 3.]")
+    assert boxes[f"{y_id}@v1"]["grad_label"].endswith("= [1., 1., 1.]")
+    assert boxes[f"{y_id}@v1"].get("stored_label") is None
+    # a version made with grad off (an optimizer's update) has no node, so no gradient row
+    model = nn.Linear(2, 1)
+    with torchlesson.trace() as t:
+        model(torch.ones(1, 2)).sum().backward()
+        with torch.no_grad():
+            model.weight -= 0.1 * model.weight.grad
+    boxes = {n["id"]: n for n in layout(t.to_dict())["nodes"] if n["kind"] == "tensor"}
+    weight = t.tensor("model.weight")["id"]
+    update = next(n for i, n in boxes.items() if i.startswith(weight + "@"))
+    assert update.get("grad_node") is None and update.get("grad_label") is None
+    assert boxes[weight]["grad_label"] and boxes[weight]["stored_label"]

@@ -109,11 +109,13 @@ class AutogradGraph:
         self.nodes.append(record)
         return record
 
-    def link_output(self, grad_fn, output_nr: int, record: dict) -> None:
-        """``grad_fn``'s output ``output_nr`` is the tensor of ``record`` (``grad_fn`` is registered)."""
+    def link_output(self, grad_fn, output_nr: int, record: dict) -> str:
+        """``grad_fn``'s output ``output_nr`` is the tensor of ``record`` (``grad_fn`` is registered);
+        returns the node's id."""
         node = self._by_key[self._key(grad_fn)]
         node["outputs"][output_nr] = record["id"]
         record["node"] = node["id"]
+        return node["id"]
 
     def to_dict(self) -> dict:
         """The schema's ``autograd`` section."""

@@ -25,10 +25,11 @@ no ``retain_grad`` or tensor hook ever touches a user tensor.
 
 NOTE [gradients of in-place versions]
 After ``y.mul_(3)`` one tensor has two autograd nodes: ``MulBackward0`` of ``x * 2`` made its first
-version, the node of ``mul_`` its second. They receive different gradients (here 3 and 1), but
-``grads`` has one slot per tensor: it keeps the last one the engine hands over, the first version's
-(the engine runs newer nodes first). Where two nodes of one tensor ran, the pass also keeps
-``node_grads``: node id -> the gradient that node received, which the replay shows.
+version, the node of ``mul_`` its second (the op records it: ``op["nodes"][y] = node id``). They
+receive different gradients (here 3 and 1), but ``grads`` has one slot per tensor: it keeps the last
+one the engine hands over, the oldest version's (newer nodes run first). So for every tensor an
+in-place op gave a new node, the pass also keeps ``node_grads``: node id -> the gradient that node
+received; each version's box and the replay show their own.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class _Tracer(TraceEnd):
         self._deferred: list[dict] = []  # small summaries whose statistics are computed when read
         self.leaf_grads = LeafGradients(self._deferred)  # NOTE [late leaf gradients]
         self.stopped: dict | None = None  # NOTE [the tracer never breaks the cell]
+        self._rewritten: set[str] = set()  # tensors an in-place op gave a new autograd node
         self._module_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._handles: list[Any] = []
         self._graph = AutogradGraph(self._leaf_record)
@@ -441,7 +443,10 @@ class _Tracer(TraceEnd):
                 self._facts_into(record, tensor)
                 if tensor.grad_fn is not None:
                     self._graph.register(tensor.grad_fn, line)
-                    self._graph.link_output(tensor.grad_fn, tensor.output_nr, record)
+                    node_id = self._graph.link_output(tensor.grad_fn, tensor.output_nr, record)
+                    # NOTE [gradients of in-place versions]
+                    op.setdefault("nodes", {})[record["id"]] = node_id
+                    self._rewritten.add(record["id"])
                 outputs.append(record["id"])
                 op["version"][record["id"]] = _facts.version_of(tensor)
         else:
@@ -560,7 +565,6 @@ class _Tracer(TraceEnd):
         }
         self._passes.append(passage)
         self._pass_memo: dict = {}  # gradients of this pass summarised so far (see summarize_shared)
-        self._pass_writers: dict[str, str] = {}  # tensor id -> the node that last wrote its gradient
         handles: list = []
         # leaves whose flowed gradient is read from their .grad after the pass (NOTE [late leaf
         # gradients]); torch.autograd.grad leaves every .grad as it was
@@ -580,7 +584,7 @@ class _Tracer(TraceEnd):
         return passage, handles, late, bound, line
 
     def _end_pass(self, passage: dict, late: list[str] | None) -> None:
-        self._pass_memo, self._pass_writers = {}, {}
+        self._pass_memo = {}
         for tensor_id in late or ():
             index = int(tensor_id[1:])
             record = self._records[index]
@@ -596,7 +600,7 @@ class _Tracer(TraceEnd):
 
     def _hook_node(self, node, record: dict, passage: dict, late: list[str] | None):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
-        deferred, memo, writers = self._deferred, self._pass_memo, self._pass_writers
+        deferred, memo, rewritten = self._deferred, self._pass_memo, self._rewritten
         is_leaf_node = record["name"] == ACCUMULATE_GRAD
         leaf_ref = self._refs[int(outputs[0][1:])] if is_leaf_node and late is not None else None
 
@@ -621,13 +625,8 @@ class _Tracer(TraceEnd):
                             late.append(tensor_id)
                             continue
                     summary = _facts.summarize_shared(grad, memo, deferred=deferred)
-                    earlier = writers.get(tensor_id)
-                    if earlier is not None and earlier != node_id:
-                        # NOTE [gradients of in-place versions]
-                        node_grads = passage.setdefault("node_grads", {})
-                        node_grads.setdefault(earlier, grads[tensor_id])
-                        node_grads[node_id] = summary
-                    writers[tensor_id] = node_id
+                    if tensor_id in rewritten:  # NOTE [gradients of in-place versions]
+                        passage.setdefault("node_grads", {})[node_id] = summary
                     grads[tensor_id] = summary
 
         return node.register_prehook(prehook)

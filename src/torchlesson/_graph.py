@@ -80,32 +80,51 @@ def build_graph(trace: dict[str, Any], view: str) -> Graph:
     return graph
 
 
-def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | None, dict, dict]:
+    """(root label, tensor id -> flowed gradient, node id -> received gradient) of the last pass."""
     passes = trace.get("backward") or []
     if not passes:
-        return None, {}
+        return None, {}, {}
     last = passes[-1]
     roots = [tensor_label(tensors.get(r, {"id": r})) for r in last.get("root") or ()]
     root = roots[0] if len(roots) == 1 else "(" + ", ".join(roots) + ")" if roots else "root"
-    return root, last.get("grads") or {}
+    return root, last.get("grads") or {}, last.get("node_grads") or {}
+
+
+def _first_nodes(trace: dict[str, Any]) -> dict[str, str | None]:
+    """Tensor id -> the autograd node of its first version, for the tensors an in-place op gave a
+    node of their own (NOTE [gradients of in-place versions] in _capture.py)."""
+    by_ops = {tid: nid for op in trace.get("ops") or () for tid, nid in (op.get("nodes") or {}).items()}
+    made_in_place = set(by_ops.values())
+    first: dict[str, str | None] = dict.fromkeys(by_ops)
+    for node in (trace.get("autograd") or {}).get("nodes") or ():
+        for tid in (node.get("outputs") or {}).values():
+            if tid in first and first[tid] is None and node["id"] not in made_in_place:
+                first[tid] = node["id"]
+    return first
 
 
 def _gradient_rows(
-    node: dict[str, Any], tensor: dict[str, Any], root: str | None, flowed: dict[str, Any] | None
+    node: dict[str, Any],
+    tensor: dict[str, Any],
+    root: str | None,
+    flowed: dict[str, Any] | None,
+    stored: bool = True,
 ) -> None:
     """NOTE [gradient rows]: below a tensor's name and facts, one row per gradient it shows: the
     gradient that flowed into it in the last backward pass (``grad_label``: ``∂loss/∂x = …``, drawn
     as an outlined pill: it was not kept), then the ``.grad`` it stores after the cell
     (``stored_label``: ``x.grad = …``, a filled pill; leaves, parameters, tensors that retain grad).
     The box is tall and wide enough for both, so nothing is drawn outside it (over a module box's
-    title). ``stored_label`` is set only where there is one: most nodes have none. The rows go on a
-    tensor's first node, not on the versions that in-place ops make of it."""
+    title). ``stored_label`` is set only where there is one: most nodes have none, and of a tensor
+    that in-place ops rewrote, only its first node (``stored=False`` for the versions they made); each
+    version shows the gradient that reached its own autograd node, if any."""
     chars = []
     if flowed is not None:
         prefix = f"∂{root}/∂{short_name(tensor)} = "
         node["grad_label"] = shorten(prefix + (summary_text(flowed) or "?"), MAX_GRAD_LABEL)
         chars.append(len(prefix) + summary_chars(flowed))
-    if tensor.get("grad"):
+    if stored and tensor.get("grad"):
         prefix = f"{node['label']}.grad = "
         node["stored_label"] = shorten(prefix + (summary_text(tensor["grad"]) or "?"), MAX_GRAD_LABEL)
         chars.append(len(prefix) + summary_chars(tensor["grad"]))
@@ -145,14 +164,22 @@ def _tensor_node(
 
 def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
     tensors = {t["id"]: t for t in trace.get("tensors") or ()}
-    root, grads = _last_grads(trace, tensors)
+    root, grads, node_grads = _last_grads(trace, tensors)
+    first_nodes = _first_nodes(trace)
     error = trace.get("error") or None
     error_op = error.get("op") if error else None
     roots = set((trace.get("backward") or [{}])[-1].get("root") or ())
     cut_ids = {c.get("tensor") for c in trace.get("cuts") or ()}
 
-    def tensor(tid: str, node_id: str | None = None, version: Any = None, module: str | None = None) -> str:
-        """The node of a tensor, or of the version ``version`` an in-place op ran in ``module`` made."""
+    def tensor(
+        tid: str,
+        node_id: str | None = None,
+        version: Any = None,
+        module: str | None = None,
+        grad_node: str | None = None,
+    ) -> str:
+        """The node of a tensor, or of the version ``version`` an in-place op ran in ``module`` made
+        (``grad_node``: the autograd node that op gave it)."""
         node_id = node_id or tid
         if node_id not in graph.index:
             info = tensors.get(tid, {"id": tid})
@@ -164,6 +191,11 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
             if version is not None:
                 node["sublabel"] = f"{node['sublabel']} · v{version}"
                 node["w"] = max(node["w"], round(len(node["sublabel"]) * SMALL_CHAR_W + 16))
+                node["grad_node"] = grad_node  # graph.js reads the gradient of this node, or none
+                _gradient_rows(node, info, root, node_grads.get(grad_node) if grad_node else None, False)
+            elif tid in first_nodes:  # NOTE [gradients of in-place versions]
+                node["grad_node"] = first_nodes[tid]
+                _gradient_rows(node, info, root, node_grads.get(first_nodes[tid]))
             else:
                 _gradient_rows(node, info, root, grads.get(tid))
         return node_id
@@ -211,7 +243,8 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
                     node_id += "'"
                 # a version is drawn where the op that made it ran: optimizer.step()'s updates of
                 # a module's parameters ran outside any module, so they are outside its box
-                current[tid] = outs[tid] = tensor(tid, node_id, version, op.get("module"))
+                made = (op.get("nodes") or {}).get(tid)
+                current[tid] = outs[tid] = tensor(tid, node_id, version, op.get("module"), made)
             else:
                 outs[tid] = tensor(tid)
             produced.add(tid)

@@ -452,18 +452,21 @@ class GraphView {
   /** The gradient that flowed into a tensor in this pass (outlined, dashed) and the .grad it
    *  stores (filled): in the rows the layout made below the name and facts (NOTE [gradient rows] in
    *  _graph.py: one per gradient of the last pass), else as tabs above the box (another pass can
-   *  reach a tensor the last one did not). A version an in-place op made shows none: its tensor's
-   *  first node does. */
+   *  reach a tensor the last one did not). A tensor an in-place op rewrote shows on each box the
+   *  gradient its own autograd node received (`grad_node`; NOTE [gradients of in-place versions]),
+   *  and its .grad on its first box only. */
   gradRows(g, node, t) {
-    if ((node.classes || []).includes("version")) return;
+    const version = (node.classes || []).includes("version");
     const pass = this.pass;
     const rows = [];
-    const flowed = pass && pass.grads ? pass.grads[t.id] : undefined;
+    let flowed;
+    if (pass && "grad_node" in node) flowed = node.grad_node ? (pass.node_grads || {})[node.grad_node] : undefined;
+    else flowed = pass && pass.grads ? pass.grads[t.id] : undefined;
     // the node's own label: inside a module box that is the short name (`weight`), as _graph.py sized it
     const room = fits(node.w, SMALL_W);
     const line = (label, summary) => `${label} = ${summaryText(summary, room - label.length - 3)}`;
     if (flowed) rows.push(["flowed", line(gradLabel(this.index, pass, t, node.label), flowed)]);
-    if (t.grad) rows.push(["stored", line(`${node.label}.grad`, t.grad)]);
+    if (t.grad && !version) rows.push(["stored", line(`${node.label}.grad`, t.grad)]);
     const inside = Math.max(0, Math.floor((node.h - TENSOR_H) / GRAD_ROW_H));
     let row = 0;
     let above = 0;
