@@ -390,6 +390,18 @@ def test_nothing_survives_the_cell(ipython, code):
 
 
 # Cells that must behave identically traced and untraced (output, namespace, gradients, RNG)
+# tensor kinds with no plain memory to read (torch warns that both APIs are new or deprecated)
+NESTED_CELL = (
+    "import torch, warnings\nwarnings.simplefilter('ignore')\n"
+    "nt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)])\n"
+    "jt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)\n"
+)
+QUANTIZED_CELL = (
+    "import torch, warnings\nwarnings.simplefilter('ignore')\n"
+    "q = torch.quantize_per_tensor(torch.linspace(0, 1, 200), 0.01, 0, torch.quint8)\n"
+    "small = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.quint8)\n"
+)
+
 EQUIVALENCE_CELLS = {
     "seed": [SEED_CELL],
     "seed second example": [SEED_SECOND],
@@ -449,17 +461,9 @@ EQUIVALENCE_CELLS = {
         "print(Logged.calls)",
     ],
     "nested tensors": [
-        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
-        "nt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)])\n"
-        "jt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)\n"
-        "print(nt.is_nested, (jt * 2).is_nested)\ndel nt, jt  # torch.equal cannot compare them"
+        NESTED_CELL + "print(nt.is_nested, (jt * 2).is_nested)\ndel nt, jt  # torch.equal can't"
     ],
-    "quantized tensors": [
-        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
-        "q = torch.quantize_per_tensor(torch.linspace(0, 1, 200), 0.01, 0, torch.quint8)\n"
-        "small = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.quint8)\n"
-        "print(q.dequantize().sum(), small.int_repr())"
-    ],
+    "quantized tensors": [QUANTIZED_CELL + "print(q.dequantize().sum(), small.int_repr())"],
     "no torch at all": ["total = sum(range(10))\nprint('total', total)\nnames = [n.upper() for n in 'abc']"],
     "last expression is displayed": ["import torch\nt = torch.arange(4.0)\nt * 2"],
 }
@@ -680,12 +684,7 @@ def test_a_failure_inside_the_tracer_stops_the_recording_not_the_cell(ipython, m
 
 
 def test_nested_tensors_are_listed_with_the_shape_torch_can_tell(ipython):
-    code = (
-        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
-        "nt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)])\n"
-        "jt = torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged)\n"
-    )
-    run, trace = run_traced(ipython, code, "magic")
+    run, trace = run_traced(ipython, NESTED_CELL, "magic")
     assert run.error is None and trace.to_dict()["stopped"] is None
     json.dumps(trace.to_dict(), allow_nan=False)
     strided, jagged = trace.tensor("nt"), trace.tensor("jt")
@@ -694,12 +693,7 @@ def test_nested_tensors_are_listed_with_the_shape_torch_can_tell(ipython):
 
 
 def test_quantized_tensors_show_the_numbers_they_stand_for(ipython):
-    code = (
-        "import torch, warnings\nwarnings.simplefilter('ignore')\n"
-        "q = torch.quantize_per_tensor(torch.linspace(0, 1, 200), 0.01, 0, torch.quint8)\n"
-        "small = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.quint8)\n"
-    )
-    run, trace = run_traced(ipython, code, "magic")
+    run, trace = run_traced(ipython, QUANTIZED_CELL, "magic")
     assert run.error is None and trace.to_dict()["stopped"] is None
     assert trace.tensor("small")["value"]["values"] == [1.0, 2.0]
     assert trace.tensor("q")["dtype"] == "quint8"

@@ -45,7 +45,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.weak import WeakIdKeyDictionary
 
 from . import _facts
-from ._autograd_graph import ACCUMULATE_GRAD, AutogradGraph
+from ._autograd_graph import ACCUMULATE_GRAD, AutogradGraph, node_name
 from ._calls import (
     BACKWARD,
     GRAD,
@@ -248,7 +248,7 @@ class _Tracer(TraceEnd):
                 self.leaf_grads.flush()
             else:
                 self.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
-        if kind == SET_ATTRIBUTE:
+        if kind == SET_ATTRIBUTE or self._truncated:  # past --max-ops record_op only counts
             return None, False, False
         line, direct = self.cell_line(3)  # learner's call -> __torch_function__ -> here -> cell_line
         return line, direct, torch.is_grad_enabled()
@@ -334,6 +334,11 @@ class _Tracer(TraceEnd):
         return sorted(found, key=lambda item: -sum(1 for _ in item[1].modules()))
 
     # ------------------------------------------------------------------ tensors and nodes
+    def _slot(self, tensor_id: str) -> tuple[dict, weakref.ref]:
+        """The record and weak reference of the tensor ``tensor_id`` (``t7``: the 8th recorded)."""
+        index = int(tensor_id[1:])
+        return self._records[index], self._refs[index]
+
     def _record_of(self, tensor: torch.Tensor) -> dict | None:
         entry = self._by_id.get(id(tensor))
         if entry is not None and entry[0]() is tensor:
@@ -389,7 +394,7 @@ class _Tracer(TraceEnd):
         record["requires_grad"] = tensor.requires_grad
         record["is_leaf"] = tensor.is_leaf
         record["retains_grad"] = tensor.retains_grad
-        record["grad_fn"] = grad_fn.name() if grad_fn is not None else None
+        record["grad_fn"] = node_name(grad_fn) if grad_fn is not None else None
         record["version"] = _facts.version_of(tensor)
         record["is_parameter"] = isinstance(tensor, torch.nn.Parameter)
 
@@ -586,9 +591,7 @@ class _Tracer(TraceEnd):
     def _end_pass(self, passage: dict, late: list[str] | None) -> None:
         self._pass_memo = {}
         for tensor_id in late or ():
-            index = int(tensor_id[1:])
-            record = self._records[index]
-            ref = self._refs[index]
+            record, ref = self._slot(tensor_id)
             self.leaf_grads.hold(passage["grads"], tensor_id, ref, record["shape"], record["dtype"])
 
     def _note_returned_grads(self, passage: dict, bound, result, line) -> None:
@@ -602,7 +605,7 @@ class _Tracer(TraceEnd):
         node_id, outputs, grads = record["id"], record["outputs"], passage["grads"]
         deferred, memo, rewritten = self._deferred, self._pass_memo, self._rewritten
         is_leaf_node = record["name"] == ACCUMULATE_GRAD
-        leaf_ref = self._refs[int(outputs[0][1:])] if is_leaf_node and late is not None else None
+        leaf_ref = self._slot(outputs[0])[1] if is_leaf_node and late is not None else None
 
         def prehook(grad_outputs):
             # observe only: returning None keeps every gradient as it is

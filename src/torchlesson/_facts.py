@@ -133,11 +133,13 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
     return _finite(summary)
 
 
+_IS_FUNCTORCH_WRAPPED = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+
+
 def _inside_transform(t: torch.Tensor) -> bool:
     """A tensor ``torch.func.vmap`` or ``grad`` wraps (no storage to read; the learner's function sees
     it only inside the transform)."""
-    check = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
-    return bool(check is not None and check(t))
+    return bool(_IS_FUNCTORCH_WRAPPED is not None and _IS_FUNCTORCH_WRAPPED(t))
 
 
 def summarize_shared(tensor: torch.Tensor, memo: dict, *, deferred: list | None = None) -> dict[str, Any]:
@@ -150,8 +152,10 @@ def summarize_shared(tensor: torch.Tensor, memo: dict, *, deferred: list | None 
     reference to the first one: while it is alive its memory cannot have been reused by another tensor.
     """
     t = tensor.detach()
-    if t.numel() <= MAX_VALUES or t.layout != torch.strided or t.device.type == "meta":
-        return summarize(t, deferred=deferred)  # small ones carry their values, in their own order
+    # small ones carry their values in their own order; the others summarize() reads specially
+    special = t.layout != torch.strided or t.device.type == "meta" or t.is_nested or t.is_quantized
+    if t.numel() <= MAX_VALUES or special or _inside_transform(t):
+        return summarize(t, deferred=deferred)
     if not (t.is_contiguous() or (t.dim() == 2 and t.t().is_contiguous())):
         return summarize(t, deferred=deferred)
     key = (t.data_ptr(), t.numel(), t.dtype, t.device, version_of(tensor))

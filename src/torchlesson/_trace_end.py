@@ -25,6 +25,12 @@ _SHELL_VARIABLES = frozenset({"In", "Out"})
 _MAX_ITEMS_NAMED = 256  # a longer list is data, not a handful of tensors to tell apart
 
 
+def _lines(source: str) -> list[str]:
+    """The block's lines, as line numbers count them (none for a source file too long to ship)."""
+    lines = source.splitlines()
+    return lines if len(lines) <= 2000 else []
+
+
 def _tensors_kept_in(variables: list[tuple[str, Any]]):
     """``("xs[0]", tensor)`` for tensors one level inside a list, tuple or dict variable."""
     for var, value in variables:
@@ -48,7 +54,8 @@ class TraceEnd:
         targets = assignment_targets(source) if source else {}
         # NOTE [the tracer never breaks the cell]: reading the block's end state is guarded too
         self._attempt(self._adopt_new_bindings, targets)
-        names = self._attempt(self._names) or {}
+        named_modules = self._attempt(self._named_modules) or []
+        names = self._attempt(self._names, named_modules) or {}
         last_on_line: dict[int, str] = {}
         for record in self._records:
             if record["created"] and record["line"] is not None:
@@ -78,10 +85,10 @@ class TraceEnd:
         for passage in self._passes:  # a slot a stopped recording never filled
             for tensor_id, grad in passage["grads"].items():
                 if grad is None:
-                    record = self._records[int(tensor_id[1:])]
+                    record = self._slot(tensor_id)[0]
                     unread = _facts.placeholder(record["shape"], record["dtype"], "not kept")
                     passage["grads"][tensor_id] = unread
-        self.trace._load(self._as_dict(), pending, self._deferred)
+        self.trace._load(self._as_dict(source, named_modules), pending, self._deferred)
         # drop every reference the tracer still has
         self._root_frame = None
         self._before = WeakIdKeyDictionary()
@@ -120,7 +127,7 @@ class TraceEnd:
         pending.append((record, key, weakref.ref(tensor), _facts.version_of(tensor), shape, dtype))
         return None
 
-    def _names(self) -> dict[str, str]:
+    def _names(self, named_modules: list[tuple[str, torch.nn.Module]]) -> dict[str, str]:
         """Tensor id -> the parameter path or variable it is bound to after the block.
 
         Parameters and buffers are named by module path first (``model.0.weight``), so a loop variable
@@ -130,7 +137,7 @@ class TraceEnd:
         """
         names: dict[str, str] = {}
         named: list[tuple[str, torch.Tensor]] = []
-        for var, module in self._named_modules():
+        for var, module in named_modules:
             named.extend(module.named_parameters(prefix=var))
             named.extend(module.named_buffers(prefix=var))
         variables = [
@@ -171,11 +178,11 @@ class TraceEnd:
                 record["created"] = True
                 record["line"] = starts.get(var, record["line"])
 
-    def _as_dict(self) -> dict:
+    def _as_dict(self, source: str, named_modules: list[tuple[str, torch.nn.Module]]) -> dict:
         for record in self._records:
             del record["is_parameter"]  # a working field: "kind" says it in the schema
         modules = {path: type(module).__name__ for module, path in self._module_paths.items()}
-        for var, module in self._named_modules():
+        for var, module in named_modules:
             for path, sub in module.named_modules(prefix=var):
                 modules.setdefault(path, type(sub).__name__)
         used = {op["module"] for op in self._ops} | {t["module"] for t in self._records}
@@ -183,7 +190,7 @@ class TraceEnd:
         modules = {p: c for p, c in modules.items() if any(u == p or u.startswith(p + ".") for u in used)}
         return {
             "schema": SCHEMA,
-            "lines": self._lines(),
+            "lines": _lines(source),
             "modules": dict(sorted(modules.items())),
             "tensors": self._records,
             "ops": self._ops,
@@ -196,9 +203,3 @@ class TraceEnd:
             "max_ops": self.max_ops,
             "op_count": self._op_count,
         }
-
-    def _lines(self) -> list[str]:
-        if self.source is not None:
-            return self.source.splitlines()
-        lines = linecache.getlines(self._root_file) if self._root_file else []
-        return [line.rstrip("\n") for line in lines] if len(lines) <= 2000 else []
