@@ -446,7 +446,7 @@ def test_a_wide_row_of_inputs_opens_on_the_operation_that_joins_them(lab_page) -
     """100 leaves side by side: the first view shows the torch.cat they feed, not 4 of them."""
     page = lab_page.open(
         [
-            "%load_ext torchlesson\nimport torch",
+            SEED[0],
             "%%autograd_trace\nparts = [torch.ones(2, requires_grad=True) for _ in range(100)]\n"
             "joined = torch.cat(parts)\njoined.sum().backward()",
         ]
@@ -466,7 +466,7 @@ def test_replay_shows_what_each_node_of_an_inplace_modified_tensor_received(lab_
     """y.mul_(3) gives y a second autograd node: the replay says it received 1, not y's other 3."""
     page = lab_page.open(
         [
-            "%load_ext torchlesson\nimport torch",
+            SEED[0],
             "%%autograd_trace\nx = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\ny = x * 2\n"
             "y.mul_(3)\nloss = y.sum()\nloss.backward()",
         ]

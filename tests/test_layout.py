@@ -582,3 +582,30 @@ def test_each_version_of_an_inplace_rewritten_tensor_shows_its_own_gradient() ->
     update = next(n for i, n in boxes.items() if i.startswith(weight + "@"))
     assert update.get("grad_node") is None and update.get("grad_label") is None
     assert boxes[weight]["grad_label"] and boxes[weight]["stored_label"]
+
+
+def test_a_tensor_rewritten_twice_shows_no_gradient_where_no_node_received_one() -> None:
+    """y = zeros(2) has no node; y.add_(x) and y.mul_(3) each give it one: only those boxes carry a
+    gradient, and a box inside a module names its tensor as the box does."""
+    with torchlesson.trace() as t:
+        x = torch.ones(2, requires_grad=True)
+        y = torch.zeros(2)
+        y.add_(x)
+        y.mul_(3)
+        loss = y.sum()
+        loss.backward()
+    y_id = t.tensor("y")["id"]
+    boxes = [n for n in layout(t.to_dict())["nodes"] if n["kind"] == "tensor" and n["ref"] == y_id]
+    assert [b.get("grad_label") for b in boxes] == [None, "∂loss/∂y = [3., 3.]", "∂loss/∂y = [1., 1.]"]
+
+    class Triple(nn.Module):
+        def forward(self, h):
+            return h.mul_(3)
+
+    model = nn.Sequential(nn.Linear(2, 2), Triple())
+    with torchlesson.trace() as t:
+        loss = model(torch.ones(1, 2)).sum()
+        loss.backward()
+    rows = [n for n in layout(t.to_dict())["nodes"] if n["kind"] == "tensor" and n.get("grad_label")]
+    version = next(n for n in rows if "version" in n["classes"])
+    assert version["grad_label"].startswith(f"∂loss/∂{version['label']} = ")

@@ -19,6 +19,7 @@ from ._labels import (
     SMALL_CHAR_W,
     facts_text,
     op_label,
+    root_label,
     shape_text,
     short_name,
     shorten,
@@ -86,17 +87,16 @@ def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | N
     if not passes:
         return None, {}, {}
     last = passes[-1]
-    roots = [tensor_label(tensors.get(r, {"id": r})) for r in last.get("root") or ()]
-    root = roots[0] if len(roots) == 1 else "(" + ", ".join(roots) + ")" if roots else "root"
+    root = root_label([tensor_label(tensors.get(r, {"id": r})) for r in last.get("root") or ()])
     return root, last.get("grads") or {}, last.get("node_grads") or {}
 
 
 def _first_nodes(trace: dict[str, Any]) -> dict[str, str | None]:
     """Tensor id -> the autograd node of its first version, for the tensors an in-place op gave a
     node of their own (NOTE [gradients of in-place versions] in _capture.py)."""
-    by_ops = {tid: nid for op in trace.get("ops") or () for tid, nid in (op.get("nodes") or {}).items()}
-    made_in_place = set(by_ops.values())
-    first: dict[str, str | None] = dict.fromkeys(by_ops)
+    made = [op.get("nodes") or {} for op in trace.get("ops") or ()]
+    made_in_place = {nid for nodes in made for nid in nodes.values()}  # every version's, not the last
+    first: dict[str, str | None] = dict.fromkeys(tid for nodes in made for tid in nodes)
     for node in (trace.get("autograd") or {}).get("nodes") or ():
         for tid in (node.get("outputs") or {}).values():
             if tid in first and first[tid] is None and node["id"] not in made_in_place:
@@ -121,7 +121,7 @@ def _gradient_rows(
     version shows the gradient that reached its own autograd node, if any."""
     chars = []
     if flowed is not None:
-        prefix = f"∂{root}/∂{short_name(tensor)} = "
+        prefix = f"∂{root}/∂{node['label']} = "  # the box's own label, as graph.js writes it
         node["grad_label"] = shorten(prefix + (summary_text(flowed) or "?"), MAX_GRAD_LABEL)
         chars.append(len(prefix) + summary_chars(flowed))
     if stored and tensor.get("grad"):

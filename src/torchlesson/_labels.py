@@ -61,6 +61,12 @@ def tensor_label(tensor: dict[str, Any]) -> str:
     return f"tensor@line {line}" if line is not None else f"tensor {tensor.get('id', '?')}"
 
 
+def root_label(names: list[str]) -> str:
+    """The ``loss`` of ``∂loss/∂x``: the root of a backward pass; ``out`` when it had several (or
+    none we know), as graph.js writes it."""
+    return names[0] if len(names) == 1 else "out"
+
+
 def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
     """The label inside a module's box (``box``, else the tensor's own module): ``weight`` for
     ``model.0.weight`` in ``model.0``, ``output`` for what ``model.0`` returned."""

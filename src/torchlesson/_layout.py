@@ -34,13 +34,6 @@ from ._graph import (
     module_types,
     prefixes,
 )
-
-# _static.py imports these from here, beside layout(); they live in _labels.
-from ._labels import CHAR_W as CHAR_W
-from ._labels import facts_text as facts_text
-from ._labels import format_values as format_values
-from ._labels import summary_text as summary_text
-from ._labels import tensor_label as tensor_label
 from ._placement import SWEEPS, geometry, x_coordinates
 
 SCHEMA = "torchlesson.trace/1"

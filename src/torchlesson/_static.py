@@ -28,8 +28,8 @@ from html import escape
 from typing import Any
 
 from ._graph import GRAD_ROW_H, TENSOR_H
-from ._labels import shorten
-from ._layout import CHAR_W, facts_text, format_values, layout, summary_text, tensor_label
+from ._labels import CHAR_W, facts_text, format_values, shorten, summary_text, tensor_label
+from ._layout import layout
 
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
 TEXT, MUTED, GRAD, GRAD_FILL, RED = "#1f2328", "#57606a", "#1a7f37", "#dafbe1", "#cf222e"

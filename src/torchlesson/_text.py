@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._labels import tensor_label
+from ._labels import root_label, shape_text, tensor_label
 
 MAX_TENSOR_ROWS = 40
 MAX_OP_ROWS = 40
@@ -22,7 +22,7 @@ def format_summary(summary: dict | None, precision: int = 4, max_values: int | N
         return _format_values(values, precision)
     if summary.get("min") is None:
         why = summary.get("unavailable")
-        return f"{_shape(summary['shape'])} {summary['dtype']}" + (f" ({why})" if why else "")
+        return f"{shape_text(summary['shape'])} {summary['dtype']}" + (f" ({why})" if why else "")
     return (
         f"min {_num(summary['min'], precision)} max {_num(summary['max'], precision)} "
         f"mean {_num(summary['mean'], precision)} norm {_num(summary['norm'], precision)}"
@@ -40,10 +40,6 @@ def _format_values(values: Any, precision: int) -> str:
     if isinstance(values, list):
         return "[" + ", ".join(_format_values(v, precision) for v in values) + "]"
     return _num(values, precision)
-
-
-def _shape(shape: list[int]) -> str:
-    return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
 def render_text(trace: dict) -> str:
@@ -72,7 +68,7 @@ def render_text(trace: dict) -> str:
             flags.insert(0, "parameter")
         line = f"line {t['line']}" if t["line"] is not None else "earlier"
         text = (
-            f"  {tensor_label(t):<{width}} {_shape(t['shape']):<12} {t['dtype']:<8} {t['device']:<6} "
+            f"  {tensor_label(t):<{width}} {shape_text(t['shape']):<12} {t['dtype']:<8} {t['device']:<6} "
             f"{', '.join(flags):<28} {line}"
         )
         if t.get("grad") is not None:
@@ -102,7 +98,7 @@ def render_text(trace: dict) -> str:
         order = [nodes[n]["name"] for n in passage["order"] if n in nodes]
         if order:
             out.append("  engine ran: " + " -> ".join(order[:12]) + (" ..." if len(order) > 12 else ""))
-        root_name = tensor_label(tensors[passage["root"][0]]) if passage["root"] else "out"
+        root_name = root_label([tensor_label(tensors[r]) for r in passage["root"]])
         for tensor_id, grad in list(passage["grads"].items())[:MAX_TENSOR_ROWS]:
             stored = "  (added to .grad)" if tensor_id in passage["accumulated"] else ""
             flowed = format_summary(grad, max_values=MAX_ROW_VALUES)
@@ -120,7 +116,7 @@ def render_text(trace: dict) -> str:
             f"error at line {error['line']}{where}: {error['type']}: {error['message'].splitlines()[0]}"
         )
         for i, facts in enumerate(error.get("inputs") or []):
-            out.append(f"  input {i}: {_shape(facts['shape'])} {facts['dtype']} on {facts['device']}")
+            out.append(f"  input {i}: {shape_text(facts['shape'])} {facts['dtype']} on {facts['device']}")
         if error.get("modified_by"):
             op = next((o for o in trace["ops"] if o["id"] == error["modified_by"]), None)
             if op is not None:

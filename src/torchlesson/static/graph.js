@@ -143,9 +143,9 @@ function indexTrace(trace) {
   return { trace, tensorList, tensors, ops, nodes, passes, lines: trace.lines || [] };
 }
 
-const tensorName = (t) => (t ? t.name || t.label || `tensor@line ${t.line}` : "?");
+// unnamed tensors carry the label _labels.tensor_label gave them (compact_trace)
+const tensorName = (t) => (t ? t.name || t.label : "?");
 
-/** The `∂loss/∂y` of a backward pass (torch.autograd.grad and several roots included). */
 /** The gradient autograd node `ag` received for its tensor `t` in `pass`: its own where two nodes
  *  of one tensor ran (an in-place op made a new version: NOTE [gradients of in-place versions]). */
 function receivedBy(pass, ag, t) {
@@ -153,6 +153,8 @@ function receivedBy(pass, ag, t) {
   return t && pass && pass.grads ? pass.grads[t.id] : undefined;
 }
 
+/** The `∂loss/∂y` of a backward pass (torch.autograd.grad and several roots included); the root as
+ *  _labels.root_label writes it. */
 function gradLabel(index, pass, tensor, name = tensorName(tensor)) {
   const roots = (pass.root || []).map((id) => tensorName(index.tensors.get(id)));
   const root = roots.length === 1 ? roots[0] : "out";
@@ -459,9 +461,8 @@ class GraphView {
     const version = (node.classes || []).includes("version");
     const pass = this.pass;
     const rows = [];
-    let flowed;
-    if (pass && "grad_node" in node) flowed = node.grad_node ? (pass.node_grads || {})[node.grad_node] : undefined;
-    else flowed = pass && pass.grads ? pass.grads[t.id] : undefined;
+    // a box of an in-place-rewritten tensor shows what its own node received (none without a node)
+    const flowed = "grad_node" in node ? pass?.node_grads?.[node.grad_node] : receivedBy(pass, null, t);
     // the node's own label: inside a module box that is the short name (`weight`), as _graph.py sized it
     const room = fits(node.w, SMALL_W);
     const line = (label, summary) => `${label} = ${summaryText(summary, room - label.length - 3)}`;
@@ -731,13 +732,14 @@ class GraphView {
       const owner = index.tensors.get(ag.tensor);
       const pass = this.pass;
       const at = pass ? (pass.order || []).indexOf(ag.id) : -1;
+      const received = receivedBy(pass, ag, owner);
       parts.push(h("h3", {}, [ag.name, h("span", { class: "tl-kind", text: "autograd node" })]));
       parts.push(h("dl", {}, [
         row(ag.name === "AccumulateGrad" ? "stores into" : "grad_fn of", owner ? link(owner.id) : null),
         row("built", ag.earlier ? "by an earlier cell" : "by this cell"),
         row("line", owner ? codeLine(owner.line) : null),
         row("ran", at >= 0 ? `step ${at + 1} of ${pass.order.length} in pass ${this.model.get("pass_index") + 1}` : pass ? "not in this pass" : null),
-        row("gradient in", at >= 0 && receivedBy(pass, ag, owner) ? summaryBlock(receivedBy(pass, ag, owner)) : null),
+        row("gradient in", at >= 0 && received ? summaryBlock(received) : null),
       ].flat().filter(Boolean)));
     } else if (group) {
       parts.push(h("h3", {}, [group.label, h("span", { class: "tl-kind", text: "module" })]));
