@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
+from _shell import WIDGET_MIME
 from torchlesson._quiz import QuizError
 from torchlesson._quiz_widget import drawn
-
-WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def drawn_questions(run) -> list[str]:
     """The question ids of the one quiz a cell drew, from the widget the kernel registered."""
-    (bundle,) = run.outputs
-    (widget,) = [w for w in drawn() if w.model_id == bundle[WIDGET]["model_id"]]
+    (view,) = run.widgets
+    (widget,) = [w for w in drawn() if w.model_id == view["model_id"]]
     return [q["id"] for q in widget.questions]
 
 
@@ -43,7 +42,7 @@ def test_a_quiz_is_drawn_as_a_widget_with_a_static_fallback(ipython, cell: str) 
     run = ipython.run(cell)
     assert run.error is None
     (bundle,) = run.outputs
-    assert set(bundle) >= {WIDGET, "text/html", "text/plain"}
+    assert set(bundle) >= {WIDGET_MIME, "text/html", "text/plain"}
     assert "Autograd" in bundle["text/plain"]
     assert len(drawn_questions(run)) >= 12
 

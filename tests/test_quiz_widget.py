@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,18 @@ def test_a_teacher_chooses_when_the_answer_is_revealed(reveal_after: Any, tries_
         revealed = widget.check(qid, "[0, 0, 0]")
         assert revealed["answer"] == answer_text(key_of(widget, qid))
         assert revealed["status"] == "wrong"
+
+
+@pytest.mark.parametrize("reveal_after", [0, True, 2.5, "later"])
+def test_a_reveal_after_that_a_quiz_file_would_refuse_is_refused_here_too(reveal_after: Any) -> None:
+    from torchlesson._quiz_bank import QuizError, parse
+
+    with pytest.raises(QuizError, match="reveal_after"):
+        torchlesson.quiz("autograd", reveal_after=reveal_after)
+    file_value = {True: "true", "later": '"later"'}.get(reveal_after, str(reveal_after))
+    bank = (resources.files("torchlesson") / "quizzes" / "tensors.toml").read_text(encoding="utf-8")
+    with pytest.raises(QuizError, match="reveal_after"):
+        parse(bank.replace("reveal_after = 2", f"reveal_after = {file_value}"), name="t", source="t.toml")
 
 
 def test_an_answer_locks_once_correct_unless_the_quiz_says_otherwise() -> None:

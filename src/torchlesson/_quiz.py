@@ -19,7 +19,17 @@ import numpy as np
 
 # The data model and QuizError live in _quiz_bank, which builds them and so must not import this
 # module (no import cycle); they are re-exported here so the quiz API is importable from one place.
-from ._quiz_bank import Choice, Question, Quiz, QuizError, as_numbers, find_banks, load, parse
+from ._quiz_bank import (
+    Choice,
+    Question,
+    Quiz,
+    QuizError,
+    as_numbers,
+    find_banks,
+    load,
+    read_bank,
+    reveal_after_value,
+)
 
 if TYPE_CHECKING:
     from ._quiz_widget import QuizWidget
@@ -165,11 +175,10 @@ def quiz(
 
     loaded = select(load(source), question=question, shuffle=shuffle, seed=seed)
     if reveal_after is not None:
-        if reveal_after != "never" and not (isinstance(reveal_after, int) and reveal_after >= 1):
-            raise QuizError(
-                f"reveal_after must be a number of tries (1 or more) or 'never', not {reveal_after!r}."
-            )
-        loaded = replace(loaded, reveal_after=None if reveal_after == "never" else reveal_after)
+        try:
+            loaded = replace(loaded, reveal_after=reveal_after_value(reveal_after))
+        except ValueError as exc:
+            raise QuizError(f"reveal_after: {exc}") from None
     if lock_when_correct is not None:
         loaded = replace(loaded, lock_when_correct=bool(lock_when_correct))
     return QuizWidget(loaded)
@@ -209,10 +218,9 @@ def list_quizzes() -> QuizList:
     ['autograd', 'tensors']
     """
     infos = []
-    for name, (item, label) in find_banks().items():
-        origin = label.split(" (", 1)[1].rstrip(")")
+    for name, (item, origin) in find_banks().items():
         try:
-            loaded = parse(item.read_text(encoding="utf-8"), name=name, source=label)
+            loaded = read_bank(name, item, origin)
             infos.append(QuizInfo(name, loaded.title, len(loaded.questions), origin))
         except QuizError as error:  # list what is there; the broken one says why
             infos.append(QuizInfo(name, f"cannot be loaded: {error}", 0, origin))

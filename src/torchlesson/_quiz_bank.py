@@ -34,8 +34,8 @@ DEFAULT_ATOL = 1e-6
 DEFAULT_REVEAL_AFTER = 2
 
 _QUIZ_KEYS = {"title", "description", "reveal_after", "lock_when_correct", "question"}
-_QUESTION_KEYS = {"id", "type", "prompt", "code", "explanation", "choice", "answer", "rtol", "atol"}
-_QUESTION_KEYS |= {"hint", "mistake", "placeholder"}
+_NUMERIC_KEYS = {"answer", "rtol", "atol", "hint", "mistake", "placeholder"}  # numeric questions only
+_QUESTION_KEYS = {"id", "type", "prompt", "code", "explanation", "choice"} | _NUMERIC_KEYS
 _CHOICE_KEYS = {"text", "correct", "why"}
 _MISTAKE_KEYS = {"value", "why"}
 
@@ -92,7 +92,8 @@ def _bundled() -> Traversable:
 
 
 def find_banks() -> dict[str, tuple[Traversable, str]]:
-    """Quiz name -> (file, how messages name it); bundled quizzes first, then entry points."""
+    """Quiz name -> (file, where it comes from: "bundled", "from PACKAGE"); bundled quizzes first,
+    then entry points."""
     found: dict[str, tuple[Traversable, str]] = {}
     folders: list[tuple[Traversable, str]] = [(_bundled(), "bundled")]
     for entry in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
@@ -110,12 +111,11 @@ def find_banks() -> dict[str, tuple[Traversable, str]]:
             if not item.name.endswith(".toml") or not item.is_file():
                 continue
             if name in found:
-                warnings.warn(
-                    f"torchlesson: two quizzes are named {name!r}; {found[name][1]} wins over {origin}.",
-                    stacklevel=3,
-                )
+                first = _label(*found[name])
+                warnings.warn(f"torchlesson: two quizzes are named {name!r}; {first} wins over {origin}.",
+                              stacklevel=3)  # fmt: skip
                 continue
-            found[name] = (item, f"{item.name} ({origin})")
+            found[name] = (item, origin)
     return found
 
 
@@ -149,8 +149,16 @@ def load(source: str | Path) -> Quiz:
             f"No quiz named {text_source!r}.{guess} Available: {', '.join(banks)}. "
             "Or give the path of your own .toml quiz file."
         )
-    item, label = banks[text_source]
-    return parse(item.read_text(encoding="utf-8"), name=text_source, source=label)
+    return read_bank(text_source, *banks[text_source])
+
+
+def read_bank(name: str, item: Traversable, origin: str) -> Quiz:
+    """Parse a quiz ``find_banks`` found; messages name it ``autograd.toml (bundled)``."""
+    return parse(item.read_text(encoding="utf-8"), name=name, source=_label(item, origin))
+
+
+def _label(item: Traversable, origin: str) -> str:
+    return f"{item.name} ({origin})"
 
 
 def parse(text: str, *, name: str, source: str) -> Quiz:
@@ -173,11 +181,10 @@ def parse(text: str, *, name: str, source: str) -> Quiz:
             raise check.error(f"question {question.id!r} (#{number}), field 'id': this id is used twice.")
         seen.add(question.id)
         questions.append(question)
-    reveal = data.get("reveal_after", DEFAULT_REVEAL_AFTER)
-    if reveal != "never" and (isinstance(reveal, bool) or not isinstance(reveal, int) or reveal < 1):
-        raise check.error(
-            f"field 'reveal_after': use a number of tries (1 or more) or \"never\", not {reveal!r}."
-        )
+    try:
+        reveal = reveal_after_value(data.get("reveal_after", DEFAULT_REVEAL_AFTER))
+    except ValueError as exc:
+        raise check.error(f"field 'reveal_after': {exc}") from None
     lock = data.get("lock_when_correct", True)
     if not isinstance(lock, bool):
         raise check.error(f"field 'lock_when_correct': use true or false, not {lock!r}.")
@@ -187,9 +194,19 @@ def parse(text: str, *, name: str, source: str) -> Quiz:
         questions=tuple(questions),
         source=source,
         description=check.text(data, "description"),
-        reveal_after=None if reveal == "never" else reveal,
+        reveal_after=reveal,
         lock_when_correct=lock,
     )
+
+
+def reveal_after_value(value: Any) -> int | None:
+    """A quiz's ``reveal_after`` (a file's field or ``quiz(reveal_after=...)``): tries before the
+    answer is shown, or None for ``"never"``; ``ValueError`` for anything else (``True`` too)."""
+    if value == "never":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'use a number of tries (1 or more) or "never", not {value!r}.')
+    return value
 
 
 class _Checker:
@@ -251,9 +268,10 @@ class _Checker:
         return code.strip("\n").rstrip()
 
     def choices(self, raw: dict[str, Any], kind: str) -> tuple[Choice, ...]:
-        for key in ("answer", "rtol", "atol", "hint", "mistake", "placeholder"):
-            if key in raw:
-                raise self.error(f"field {key!r}: only numeric questions have it (this one is {kind!r}).")
+        numeric_only = sorted(_NUMERIC_KEYS & raw.keys())
+        if numeric_only:
+            field = numeric_only[0]
+            raise self.error(f"field {field!r}: only numeric questions have it (this one is {kind!r}).")
         items = raw.get("choice")
         if not isinstance(items, list) or len(items) < 2:
             raise self.error("field 'choice': give at least two [[question.choice]] tables.")

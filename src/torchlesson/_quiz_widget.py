@@ -138,7 +138,7 @@ class QuizWidget(anywidget.AnyWidget):
             recorded = [question.choices[index].text for index in sorted(set(indices))]
         if verdict.readable:
             attempts.append({"answer": recorded, "correct": verdict.correct})
-        solved = any(attempt["correct"] for attempt in attempts)
+        solved = self._solved(question_id)
         tries = len(attempts)
         reveal_after = self._quiz.reveal_after
         revealed = not verdict.correct and reveal_after is not None and tries >= reveal_after
@@ -167,26 +167,28 @@ class QuizWidget(anywidget.AnyWidget):
         except QuizError as error:  # a stale or tampered view: tell it, instead of raising in the kernel
             self.send({"type": "error", "question": content.get("question"), "message": str(error)})
 
+    def _solved(self, question_id: str) -> bool:
+        return any(attempt["correct"] for attempt in self._attempts[question_id])
+
     @property
     def score(self) -> tuple[int, int]:
         """(questions answered correctly, questions shown)."""
-        solved = sum(any(a["correct"] for a in attempts) for attempts in self._attempts.values())
-        return solved, len(self._attempts)
+        return sum(map(self._solved, self._attempts)), len(self._attempts)
 
     @property
     def results(self) -> dict[str, Any]:
         """The learner's answers and score, as plain data for a teacher collecting results."""
-        questions = [
-            {
+        questions = []
+        for question in self._quiz.questions:
+            attempts = self._attempts[question.id]
+            questions.append({
                 "id": question.id,
                 "prompt": question.prompt,
-                "solved": any(attempt["correct"] for attempt in self._attempts[question.id]),
-                "tries": len(self._attempts[question.id]),
-                "first_try": bool(self._attempts[question.id]) and self._attempts[question.id][0]["correct"],
-                "answers": [dict(attempt) for attempt in self._attempts[question.id]],
-            }
-            for question in self._quiz.questions
-        ]
+                "solved": self._solved(question.id),
+                "tries": len(attempts),
+                "first_try": bool(attempts) and attempts[0]["correct"],
+                "answers": [dict(attempt) for attempt in attempts],
+            })  # fmt: skip
         score, total = self.score
         return {
             "quiz": self._quiz.name,
