@@ -234,7 +234,7 @@ def test_shape_error_shows_both_shapes_and_the_same_traceback(ipython):
         assert found and int(found[1] or found[2]) == run.result.execution_count, run.stdout
         assert re.search(r"(line 4|^-+> 4 )", run.stdout, re.M)
     assert numbered.sub("Cell", traced.stdout) == numbered.sub("Cell", plain.stdout)
-    assert "_capture" not in traced.stdout and "overrides.py" not in traced.stdout
+    assert "torchlesson" not in traced.stdout and "overrides.py" not in traced.stdout
     error = trace.error
     assert error["type"] == "RuntimeError" and error["line"] == 4 and error["op_name"] == "matmul"
     assert [i["shape"] for i in error["inputs"]] == [[2, 3], [4, 5]]
@@ -648,18 +648,23 @@ print(x.grad, z)
 @pytest.mark.parametrize(
     ("where", "attr", "nth"),
     [
-        ("tracer", "record_op", 2),  # while recording an operation
-        ("tracer", "cell_line", 3),  # before an operation runs
+        ("forward", "record_op", 2),  # while recording an operation
+        ("frames", "site", 3),  # before an operation runs
         ("facts", "summarize_shared", 1),  # inside a node pre-hook, while backward runs
-        ("tracer", "_begin_pass", 1),  # setting up the backward pass
+        ("backward", "_begin", 1),  # setting up the backward pass
     ],
 )
 def test_a_failure_inside_the_tracer_stops_the_recording_not_the_cell(ipython, monkeypatch, where, attr, nth):
     """NOTE [the tracer never breaks the cell]: the learner's code runs on as without tracing."""
-    from torchlesson import _capture, _facts
+    from torchlesson.capture import _backward, _facts, _forward, _frames
 
     plain = ipython.run(STOPPING_CELL)
-    holder = _capture._Tracer if where == "tracer" else _facts
+    holder = {
+        "forward": _forward.Forward,
+        "frames": _frames.Block,
+        "facts": _facts,
+        "backward": _backward.Backward,
+    }[where]
     original, calls = getattr(holder, attr), []
 
     def failing(*args, **kwargs):

@@ -425,7 +425,7 @@ def test_a_stopped_recording_says_so_above_the_graph(lab_page) -> None:
     """NOTE [the tracer never breaks the cell]: what the learner sees when recording had to stop."""
     page = lab_page.open(
         [
-            "%load_ext torchlesson\nimport torch\nimport torchlesson._facts as facts\n"
+            "%load_ext torchlesson\nimport torch\nimport torchlesson.capture._facts as facts\n"
             "def unreadable(*args, **kwargs):\n    raise RuntimeError('a tensor the tracer cannot read')\n"
             "facts.summarize_shared = unreadable  # the first gradient summary of the pass fails",
             SEED[1] + "\nprint(x.grad)",

@@ -28,6 +28,7 @@ __all__ = [
     "GraphWidget",
     "QuizWidget",
     "Trace",
+    "Tracer",
     "__version__",
     "list_quizzes",
     "load_ipython_extension",
@@ -39,8 +40,9 @@ __all__ = [
 
 # public name -> private module that defines it (imported on first use)
 _LAZY = {
-    "trace": "_capture",
-    "Trace": "_model",
+    "trace": "capture",
+    "Trace": "capture",
+    "Tracer": "capture",
     "GraphWidget": "_graph_widget",
     "quiz": "_quiz",
     "list_quizzes": "_quiz",
@@ -49,11 +51,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._capture import trace
     from ._graph_widget import GraphWidget
-    from ._model import Trace
     from ._quiz import list_quizzes, quiz, quiz_results
     from ._quiz_widget import QuizWidget
+    from .capture import Trace, Tracer, trace
 
 
 def __getattr__(name: str) -> Any:

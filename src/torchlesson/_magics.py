@@ -6,12 +6,34 @@ Nothing else lives here; everything a magic does is also possible from plain Pyt
 
 from __future__ import annotations
 
+import builtins
+import keyword
+import re
+
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-DEFAULT_MAX_OPS = 5000
+from .capture import DEFAULT_MAX_OPS
+
+# the names IPython keeps its history in: _, __, ___, _5 (Out[5]), _i, _ii, _iii, _i5 (In[5])
+_HISTORY_NAME = re.compile(r"_{1,3}|_\d+|_i{1,3}|_i\d+")
+
+
+def _output_name(shell, name: str) -> str:
+    """``-o NAME`` checked: a variable the learner may have, and that the notebook does not need."""
+    if not name.isidentifier():
+        raise UsageError(f"-o needs a variable name to store the trace in, not {name!r}.")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise UsageError(f"-o {name}: {name!r} is a Python keyword; store the trace as, say, -o trace.")
+    if name in shell.user_ns_hidden or _HISTORY_NAME.fullmatch(name):
+        raise UsageError(f"-o {name}: IPython keeps {name!r} for itself; store the trace as, say, -o trace.")
+    if hasattr(builtins, name):
+        raise UsageError(
+            f"-o {name}: that would hide Python's built-in {name!r}; store the trace as, say, -o trace."
+        )
+    return name
 
 
 @magics_class
@@ -41,10 +63,10 @@ class TorchlessonMagics(Magics):
         args = parse_argstring(self.autograd_trace, line)
         if args.max_ops < 1:
             raise UsageError(f"--max-ops must be a positive number of operations, not {args.max_ops}.")
-        if args.output is not None and not args.output.isidentifier():
-            raise UsageError(f"-o needs a variable name to store the trace in, not {args.output!r}.")
+        if args.output is not None:
+            _output_name(self.shell, args.output)
 
-        from ._capture import run_cell_traced
+        from ._cell import run_cell_traced
 
         trace = run_cell_traced(self.shell, cell, max_ops=args.max_ops)
         if args.output is not None:

@@ -112,9 +112,8 @@ def render_text(trace: dict) -> str:
     error = trace["error"]
     if error is not None:
         where = f" in {error['op_name']}" if error.get("op_name") else ""
-        out.append(
-            f"error at line {error['line']}{where}: {error['type']}: {error['message'].splitlines()[0]}"
-        )
+        first = (error.get("message") or "").strip().splitlines()[:1]  # assert False has no message
+        out.append(f"error at line {error['line']}{where}: {': '.join([error['type'], *first])}")
         for i, facts in enumerate(error.get("inputs") or []):
             out.append(f"  input {i}: {shape_text(facts['shape'])} {facts['dtype']} on {facts['device']}")
         if error.get("modified_by"):

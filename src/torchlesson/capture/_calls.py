@@ -20,19 +20,26 @@ from typing import Any
 import torch
 
 # how a torch callable is treated by the mode
-SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD, SET_ATTRIBUTE = range(6)
+SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD, SET_ATTRIBUTE, ESCAPE = range(7)
 
 # calls that read or print a tensor, configure torch or mark a profiler range (optimizers do, in
 # ``step``): not operations of the learner's program
 _SKIP_NAMES = frozenset(
     """__repr__ __str__ __format__ __len__ __bool__ __hash__ __index__ __int__ __float__ __complex__
-    __array__ __array_wrap__ __reduce_ex__ __deepcopy__ __dir__ __contains__ __iter__ __reversed__
+    __array_wrap__ __reduce_ex__ __deepcopy__ __dir__ __contains__ __iter__ __reversed__
     __getstate__ __setstate__ __get__ __set__ __delete__ __torch_function__ size dim numel nelement
-    ndimension stride is_contiguous data_ptr tolist item element_size storage_offset untyped_storage
-    storage _is_view is_floating_point is_complex is_signed get_device register_hook retain_grad
+    ndimension stride is_contiguous tolist item element_size storage_offset
+    _is_view is_floating_point is_complex is_signed get_device register_hook retain_grad
     register_post_accumulate_grad_hook _set_grad_enabled is_set_to is_shared is_pinned has_names
-    _typed_storage _base _version _record_function_enter _record_function_enter_new _record_function_exit
+    _base _version _record_function_enter _record_function_enter_new _record_function_exit
     _record_function_exit._RecordFunction""".split()
+)
+
+# calls that hand out a tensor's memory to code that can write it without moving the tensor's version
+# counter (``x.grad.numpy()[:] = 0``): not operations either, but held gradients that share that
+# memory are read first (NOTE [late leaf gradients] in _leaf_gradients.py)
+_ESCAPE_NAMES = frozenset(
+    "numpy __array__ __dlpack__ data_ptr untyped_storage storage _typed_storage __array_interface__".split()
 )
 
 # NOTE [operator names]: Python operators arrive as dunders; name them as torch does
@@ -82,8 +89,9 @@ def _spell(func: Any) -> tuple[str, bool, bool]:
 
 
 def classify(func: Any) -> int:
-    """How the mode treats a torch callable: one of SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD and
-    SET_ATTRIBUTE (``x.grad = None``, ``x.data = y``: not an operation, yet it can change a tensor)."""
+    """How the mode treats a torch callable: one of SKIP, OP, BACKWARD, GRAD, SET_REQUIRES_GRAD,
+    SET_ATTRIBUTE (``x.grad = None``, ``x.data = y``: not an operation, yet it can change a tensor) and
+    ESCAPE (``x.numpy()``: not an operation, yet what it returns can change the tensor's memory)."""
     if func is torch.Tensor.backward or func is torch.autograd.backward:
         return BACKWARD
     if func is torch.autograd.grad:
@@ -94,6 +102,8 @@ def classify(func: Any) -> int:
         return SET_REQUIRES_GRAD if is_requires_grad else SET_ATTRIBUTE
     if name in _SKIP_NAMES:
         return SKIP
+    if name in _ESCAPE_NAMES:
+        return ESCAPE
     return OP
 
 

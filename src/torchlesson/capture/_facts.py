@@ -97,6 +97,9 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
     >>> summarize(torch.tensor([1.0, 2.0]))["mean"]
     1.5
     """
+    # NOTE [our reads are not the learner's calls] in _recording.py
+    if dispatches_itself(type(tensor)) and not tensor.is_nested:
+        return placeholder(shape_of(tensor), dtype_name(tensor.dtype), "tensor subclass")
     # a detached tensor builds no graph, so no grad-mode switch is needed (it costs microseconds)
     t = tensor.detach()
     if t.is_quantized:  # its integers stand for these numbers; a float copy, the tensor is untouched
@@ -133,6 +136,14 @@ def summarize(tensor: torch.Tensor, *, deferred: list | None = None) -> dict[str
     return _finite(summary)
 
 
+@functools.cache
+def dispatches_itself(cls: type) -> bool:
+    """A tensor subclass with its own ``__torch_dispatch__`` (a teacher's logging tensor): reading its
+    values would run its dispatch, so they are not read. Nested tensors (jagged layout) are one too;
+    their values are not listed either."""
+    return getattr(cls, "__torch_dispatch__", None) is not torch.Tensor.__torch_dispatch__
+
+
 _IS_FUNCTORCH_WRAPPED = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
 
 
@@ -151,6 +162,8 @@ def summarize_shared(tensor: torch.Tensor, memo: dict, *, deferred: list | None 
     count the same elements and their shared version counter has not moved. ``memo`` holds a weak
     reference to the first one: while it is alive its memory cannot have been reused by another tensor.
     """
+    if dispatches_itself(type(tensor)) and not tensor.is_nested:
+        return summarize(tensor)
     t = tensor.detach()
     # small ones carry their values in their own order; the others summarize() reads specially
     special = t.layout != torch.strided or t.device.type == "meta" or t.is_nested or t.is_quantized
