@@ -93,7 +93,7 @@ def _last_grads(trace: dict[str, Any], tensors: dict[str, Any]) -> tuple[str | N
 
 def _first_nodes(trace: dict[str, Any]) -> dict[str, str | None]:
     """Tensor id -> the autograd node of its first version, for the tensors an in-place op gave a
-    node of their own (NOTE [gradients of in-place versions] in _capture.py)."""
+    node of their own (NOTE [gradients of in-place versions] in capture/_backward.py)."""
     made = [op.get("nodes") or {} for op in trace.get("ops") or ()]
     made_in_place = {nid for nodes in made for nid in nodes.values()}  # every version's, not the last
     first: dict[str, str | None] = dict.fromkeys(tid for nodes in made for tid in nodes)

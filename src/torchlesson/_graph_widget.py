@@ -121,7 +121,7 @@ def compact_trace(trace: dict[str, Any]) -> dict[str, Any]:
         item = _trim(backward, _PASS_KEYS, {})
         item["gradient"] = _summary(backward.get("gradient"))
         item["grads"] = {tid: _summary(g, by_id.get(tid)) for tid, g in backward.get("grads", {}).items()}
-        if backward.get("node_grads"):  # NOTE [gradients of in-place versions] in _capture.py
+        if backward.get("node_grads"):  # NOTE [gradients of in-place versions] in capture/_backward.py
             item["node_grads"] = {nid: _summary(g) for nid, g in backward["node_grads"].items()}
         passes.append(item)
     return {

@@ -15,7 +15,7 @@ import functools
 import sys
 from types import CodeType
 
-MAX_EXPRESSION = 32  # characters of a label made from an expression
+MAX_EXPRESSION = 28  # characters of a label made from an expression
 
 # torch's name of an operation -> the Python operator that calls it (NOTE [operator names] in _calls.py)
 _OPERATORS = {
@@ -119,7 +119,7 @@ def _chain_tail(text: str, limit: int) -> str | None:
         else:
             break
     for cut in sorted(cuts):
-        tail = text[cut:]
+        tail = text[text.index(".", cut) :]  # from the dot: past a closing parenthesis
         if len(tail) <= limit:
             return tail
     return None

@@ -160,7 +160,7 @@ def _outputs_of_modules(records: list[dict], ops: list[dict], passes: list[dict]
 def _as_dict(tracer: Tracer, lines: list[str], named_modules) -> dict:
     rec, forward = tracer.rec, tracer.forward
     for record in rec.records:
-        for key in ("is_parameter", "_at", "_held", "_bound", "_final"):
+        for key in ("is_parameter", "_at", "_held", "_bound", "_final", "_call"):
             record.pop(key, None)
     for op in forward.ops:
         op.pop("_at", None)

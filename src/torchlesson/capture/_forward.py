@@ -49,21 +49,31 @@ _next_sequence_nr = torch._C._autograd._get_sequence_nr if hasattr(torch._C, "_a
 class Call:
     """What the forward recorder knows of a torch call before it runs."""
 
-    __slots__ = ("at", "direct", "grad_enabled", "in_function", "line", "module")
+    __slots__ = ("at", "constructor", "direct", "grad_enabled", "in_function", "line", "module")
 
     def __init__(self, site: Site | None, module: str | None, in_function: bool, grad_enabled: bool) -> None:
+        self.constructor = None
         if site is None:
             self.line, self.direct, self.at = None, False, None
         else:
             self.line, self.direct = site.line, site.direct
             # the block's instruction that led here: its source text names what it made (_names.py)
             self.at = (site.frame.f_code, site.frame.f_lasti, site.direct)
+            if site.constructor is not None:
+                self.constructor = _constructed(local(site.constructor, "self"))
         self.module = module
         self.in_function = in_function  # a custom autograd.Function's forward is running it
         self.grad_enabled = grad_enabled
 
 
 _IN_COMPILED = object()  # before_call's answer for calls that run inside compiled code
+
+
+def _constructed(instance: Any) -> str | None:
+    """The class of a module or optimizer whose ``__init__`` is running (``Linear``), else None."""
+    if isinstance(instance, (torch.nn.Module, torch.optim.Optimizer)):
+        return type(instance).__name__
+    return None
 
 
 class Forward:
@@ -98,7 +108,7 @@ class Forward:
             return None
         site = self.block.site(caller)
         if site is None:
-            rec.current_module = None
+            rec.current_module = rec.current_constructor = None
             return Call(None, None, False, torch.is_grad_enabled())
         if site.compiled is not None:
             self._enter_compiled(site)
@@ -112,8 +122,10 @@ class Forward:
         if self._made_in_function and not in_function:
             self.refresh_function_outputs()
         self.bindings.passed(site)
+        call = Call(site, module, in_function, torch.is_grad_enabled())
         rec.current_module = module
-        return Call(site, module, in_function, torch.is_grad_enabled())
+        rec.current_constructor = call.constructor
+        return call
 
     # ------------------------------------------------------------------ modules and Functions
     def _scope_path(self, scopes: list) -> tuple[str, bool]:
@@ -278,6 +290,8 @@ class Forward:
         op = {"id": f"o{len(self.ops)}", "name": name, "line": line, "inputs": inputs, "outputs": outputs,
               "grad_enabled": call.grad_enabled, "inference_mode": torch.is_inference_mode_enabled(),
               "module": call.module, "inplace": inplace or written is not None, "_at": call.at}  # fmt: skip
+        if call.constructor is not None:
+            op["constructor"] = call.constructor
         self.ops.append(op)
         targets = list(tensors_in(written)) if written is not None else []
         if inplace and input_tensors and not targets:

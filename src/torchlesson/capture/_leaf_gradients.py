@@ -14,7 +14,7 @@ them before anything could change them:
   ``grad.data.mul_(0.5)``, ``torch._foreach_mul_(grads, ...)``).
 
 When the block ends, a gradient still bound to its leaf joins the trace's lazy summaries (a weak
-reference and a version, NOTE [lazy summaries] in _model.py); any other is summarised then. A change
+reference and a version, NOTE [lazy summaries] in _trace.py); any other is summarised then. A change
 nobody announced shows as a changed summary, never as numbers the pass did not produce.
 """
 

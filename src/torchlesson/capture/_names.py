@@ -96,6 +96,7 @@ class Bindings:
         self.block = block
         self._map: dict[int, tuple[int, tuple[str, ...]]] | None = None
         self._statement: tuple[int, tuple[str, ...]] | None = None
+        self._where: tuple = (None, -1)  # (code, instruction) of the last call seen
         self._count = 0
 
     def source(self) -> str:
@@ -108,9 +109,12 @@ class Bindings:
         if self._map is None:
             self._map = statements(self.source())
         statement = self._map.get(site.line)
-        if statement is not self._statement:
+        code, lasti = site.frame.f_code, site.frame.f_lasti
+        # another statement, or the same one run again (a loop went round: the instruction went back)
+        if statement is not self._statement or (code is self._where[0] and lasti <= self._where[1]):
             self.check()
             self._statement = statement
+        self._where = (code, lasti)
 
     def check(self) -> None:
         """Look up the names the current statement binds (they are bound once it has run)."""
@@ -208,9 +212,12 @@ def expressions(records: list[dict], ops: list[dict], lines: list[str], source: 
         else:
             made_at.setdefault(at[:2], []).append(record)
     for at, made in made_at.items():
+        text = _text((*at, False), made[0], lines, source)
         results = [r for r in made if r["id"] not in used_at.get(at, ())]
         if len(results) == 1:
-            results[0]["expression"] = _text((*at, False), results[0], lines, source)
+            results[0]["expression"] = text
+        for record in made:
+            record["_call"] = text  # what the block called: nn.Linear(20, 3) for its init's tensors
 
 
 def _text(at: tuple, record: dict, lines: list[str], source: str) -> str | None:
@@ -264,6 +271,8 @@ def _made_where(record: dict) -> str:
         return f"{record['output_of']} output"
     if made_by and module:
         return f"{made_by} in {module}"
+    if made_by and record.get("_call"):
+        return f"{made_by} in {_expressions.shorten(record['_call'], 40)}"
     if made_by and line is not None:
         return f"{made_by} at line {line}"
     if line is not None:

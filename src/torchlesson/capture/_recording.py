@@ -69,6 +69,7 @@ class Recording:
         self.deferred: list[dict] = []  # small summaries whose statistics are computed when read
         self.uninitialised: set[int] = set()  # NOTE [uninitialised memory]
         self.current_module: str | None = None  # the module running the call being recorded
+        self.current_constructor: str | None = None  # the module or optimizer being built, if any
         self.graph = AutogradGraph(self.leaf_record)
         # tensors bound before the block: not "made by it" when found bound afterwards
         self.before = {id(t): weakref.ref(t) for t in namespace_tensors}
@@ -125,8 +126,11 @@ class Recording:
     def new_tensor(self, tensor: torch.Tensor, line: int | None, created: bool | None) -> dict:
         grad_fn = tensor.grad_fn
         if created is None:
-            # a tensor first met as an input: made in this block only if its node is new
-            created = grad_fn is not None and not self.graph.made_before(grad_fn)
+            # a tensor first met as an input: made in this block if its node is new, or if a
+            # constructor running in the block holds it (nn.Linear's weight, first met being initialised)
+            created = (grad_fn is not None and not self.graph.made_before(grad_fn)) or (
+                self.current_constructor is not None and not self.existed_before(tensor)
+            )
         record = {
             "id": f"t{len(self.records)}",
             "name": None,

@@ -2,7 +2,7 @@
 
 While a trace runs, the tracer's frames (and torch's dispatch to them) sit between the learner's code
 and the torch call that failed. ``strip_dispatch_frames`` unlinks them from a traceback; the tracer
-says which files are its own (NOTE [tracer frames] in ``_capture.py``). ``clean_tracebacks`` has
+says which files are its own (NOTE [tracer frames] in ``_frames.py``). ``clean_tracebacks`` has
 IPython show a traced cell's tracebacks that way.
 """
 
