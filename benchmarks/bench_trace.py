@@ -1,10 +1,13 @@
-"""How much slower is a traced cell than a plain one?
+"""How much slower is a traced cell than a plain one, and how much more memory does it take?
 
-Prints, for each workload, the median time of a plain run and of a run under ``torchlesson.trace()``
-(gradients captured for every tensor), their ratio, and the tracer's overhead per recorded operation.
+Prints, for each workload, the median time of a plain run, of a run with the tracer's observers doing
+nothing (the floor), and of a run under ``torchlesson.trace()`` (gradients captured for every tensor),
+their ratios, and the tracer's own cost per event beyond the floor. Then a 300-step training loop
+traced past ``--max-ops`` (observing should cost nothing once recording stops), and the tracer's
+extra peak memory: Python objects (tracemalloc) and tensor memory (the profiler's allocation events).
 All numbers come from one run on this machine, so they compare like with like.
 
-    python benchmarks/bench_trace.py [--repeats 30]
+    python benchmarks/bench_trace.py [--repeats 30] [--threads N] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import os
 import statistics
 import time
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler (peak memory) prints less
 
 import torch
 from torch import nn
@@ -64,9 +70,8 @@ def make_transformer_step():
 class _ObserversOnly(TorchFunctionMode):
     """The floor: what any tracer built on the same observers pays before recording anything.
 
-    Every torch call passes through a function mode, every module call through global hooks, and
-    each backward pass puts a pre-hook on every node it will run (the only way to see the gradient
-    arriving at an intermediate): all of them doing nothing.
+    Every torch call passes through a function mode, and each backward pass puts a pre-hook on every
+    node it will run (the only way to see the gradient arriving at an intermediate): all doing nothing.
     """
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -93,15 +98,8 @@ def _ignore(*args) -> None:
 
 
 def observers_only(fn) -> None:
-    from torch.nn.modules import module
-
-    handles = [module.register_module_forward_pre_hook(_ignore), module.register_module_forward_hook(_ignore)]
-    try:
-        with _ObserversOnly():
-            fn()
-    finally:
-        for handle in handles:
-            handle.remove()
+    with _ObserversOnly():
+        fn()
 
 
 def timed(fn, repeats: int, mode: str) -> tuple[float, int]:
@@ -146,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out the peak memory table")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,15 +171,98 @@ def main() -> None:
                 runs[mode].append(seconds)
                 events = n or events
         p, f, t, r = (statistics.median(runs[m]) for m in ("plain", "floor", "traced", "read"))
-        per_event = (t - p) / events * 1e6 if events else float("nan")
+        per_event = (t - f) / events * 1e6 if events else float("nan")
         print(
             f"{name:<46} {p * 1e3:9.3f} {f / p:6.2f} {t * 1e3:8.3f} {t / p:6.2f} {r * 1e3:8.3f} {r / p:6.2f}"
             f" {events:7d} {per_event:9.1f}"
         )
-    print("floor: ratio with the observers alone, recording nothing (a function mode, module hooks and a")
-    print("       pre-hook on every autograd node of each pass, all doing nothing)")
+    print("floor: ratio with the observers alone, recording nothing (a function mode and a pre-hook on")
+    print("       every autograd node of each pass, all doing nothing)")
     print("traced: captured, gradients of every tensor summarised; +read: and then Trace.to_dict()")
-    print("events: operations recorded + autograd nodes run; us/event: (traced - plain) / events")
+    print("events: operations recorded + autograd nodes run; us/event: the tracer's own cost,")
+    print("        (traced - floor) / events")
+    past_the_cap(args.repeats)
+    if not args.skip_memory:
+        print()
+        peak_memory()
+
+
+def past_the_cap(repeats: int) -> None:
+    """Training steps run after recording stopped at ``--max-ops``: against plain, and against a
+    function mode that does nothing (torch's own cost of dispatching every call to a mode)."""
+    step = make_mlp_step()
+
+    def steps() -> None:
+        for _ in range(100):
+            step()
+
+    def capped() -> None:
+        with torchlesson.trace(max_ops=1):
+            step()  # recording stops here
+            steps()
+
+    def no_op_mode() -> None:
+        with _DoNothing():
+            steps()
+
+    steps()
+    runs: dict[str, list[float]] = {"plain": [], "mode": [], "capped": []}
+    for _ in range(max(5, repeats // 5)):  # interleaved, as above
+        for mode, fn in (("plain", steps), ("mode", no_op_mode), ("capped", capped)):
+            start = time.perf_counter()
+            fn()
+            runs[mode].append(time.perf_counter() - start)
+    p, m, c = (statistics.median(runs[k]) for k in ("plain", "mode", "capped"))
+    c -= p / 100  # the one recorded step
+    label = "MLP steps after --max-ops stopped recording"
+    print(f"{label:<46} {p * 10:9.3f} {m / p:6.2f} {c * 10:8.3f} {c / p:6.2f}")
+    print("       (floor here: a function mode that does nothing; past the cap the tracer only counts)")
+
+
+class _DoNothing(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def _peaks(fn) -> tuple[int, int]:
+    """(Python peak bytes by tracemalloc, tensor peak bytes by the profiler's allocation events)."""
+    import tracemalloc
+
+    from torch.profiler import ProfilerActivity, profile
+
+    tracemalloc.start()
+    fn()
+    python_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    live = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        live += event.self_cpu_memory_usage  # an op's own allocations, not its children's again
+        peak = max(peak, live)
+    return python_peak, peak
+
+
+def peak_memory() -> None:
+    """The tracer's extra peak memory on the MLP and Transformer steps, against the plain step's."""
+    print(f"{'peak memory (MB)':<46} {'python':>8} {'tensors':>8}   traced extra, % of plain")
+    for name, step in (("MLP step", make_mlp_step()), ("TransformerEncoder step", make_transformer_step())):
+        step()
+
+        def traced(step=step) -> None:
+            with torchlesson.trace() as t:
+                step()
+            del t
+
+        plain_py, plain_tensors = _peaks(step)
+        traced_py, traced_tensors = _peaks(traced)
+        extra_py, extra_tensors = traced_py - plain_py, traced_tensors - plain_tensors
+        total = plain_py + plain_tensors
+        print(
+            f"{name:<46} {plain_py / 1e6:8.2f} {plain_tensors / 1e6:8.2f}   "
+            f"+{extra_py / 1e6:.2f} MB python, {extra_tensors / 1e6:+.2f} MB tensors: "
+            f"{(extra_py + extra_tensors) / total * 100:.1f}%"
+        )
 
 
 if __name__ == "__main__":

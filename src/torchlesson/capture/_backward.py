@@ -72,9 +72,6 @@ class Backward:
         if rec.stopped is not None:
             return func(*args, **kwargs)
         rec.guarded(self.leaf_grads.flush)  # the engine may accumulate into a held .grad in place
-        if rec.truncated:  # past --max-ops nothing more is recorded, backward passes included
-            rec.op_count += 1
-            return func(*args, **kwargs)
         try:
             with own_reads():
                 passage, handles, late, bound, line = self._begin(func, kind, args, kwargs, caller)

@@ -104,7 +104,7 @@ class Forward:
                 self.leaf_grads.flush()
             else:
                 self.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
-        if kind == SET_ATTRIBUTE or rec.truncated:  # past --max-ops record_op only counts
+        if kind == SET_ATTRIBUTE:
             return None
         site = self.block.site(caller)
         if site is None:
@@ -202,7 +202,7 @@ class Forward:
         rec = self.rec
         rec.op_count += 1
         if rec.op_count > rec.max_ops:
-            rec.truncated = True
+            self.truncate()
             return
         frame = site.compiled
         fn = local(frame, "fn")
@@ -246,6 +246,12 @@ class Forward:
                 record.update(created=True, made_by=op["name"], line=op["line"], _at=op["_at"])
                 return
 
+    def truncate(self) -> None:
+        """``max_ops`` reached: from now on calls are only counted (the mode's first test), so the
+        gradients held to read late are read now."""
+        self.rec.truncated = True
+        self.leaf_grads.flush()
+
     def settle(self) -> None:
         """The block ended: close a compiled call still open, read what Functions made."""
         if self._compiled is not None:
@@ -258,7 +264,7 @@ class Forward:
         rec = self.rec
         rec.op_count += 1
         if rec.op_count > rec.max_ops:
-            rec.truncated = True
+            self.truncate()
             return
         name, inplace, reflected = op_name(func)
         if reflected and len(args) >= 2:

@@ -26,7 +26,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import DEFAULT_MAX_OPS
 from ._backward import Backward
-from ._calls import BACKWARD, ESCAPE, GRAD, SET_ATTRIBUTE, SET_REQUIRES_GRAD, SKIP, classify
+from ._calls import BACKWARD, ESCAPE, GRAD, OP, SET_REQUIRES_GRAD, SKIP, classify
 from ._finish import finish
 from ._forward import _IN_COMPILED, Forward
 from ._frames import DISPATCH_FILES, TRACER_FILES, Block
@@ -38,6 +38,7 @@ from ._tracebacks import strip_dispatch_frames
 from ._warnings import relocate
 
 # NOTE [compiled calls] in _forward.py: dynamo must see a mode that does nothing while it compiles
+_COUNTED = frozenset((OP, BACKWARD, GRAD))  # what counts as an operation past --max-ops
 _is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None) or torch._utils.is_compiling
 
 
@@ -68,6 +69,10 @@ class _Recorder(TorchFunctionMode):
             with suppress(TypeError):  # an unhashable callable is classified every time
                 self.kinds[func] = kind
         rec = self.rec
+        if rec.truncated:  # past --max-ops operations are only counted
+            if kind in _COUNTED:
+                rec.op_count += 1
+            return func(*args, **kwargs)
         if kind == SKIP or rec.stopped is not None:
             return func(*args, **kwargs)
         if kind == ESCAPE:
@@ -83,16 +88,14 @@ class _Recorder(TorchFunctionMode):
         except Exception as exc:  # NOTE [the tracer never breaks the cell] in _recording.py
             rec.stop(exc)
             return func(*args, **kwargs)
-        if kind == SET_ATTRIBUTE or call is _IN_COMPILED:
+        if call is None or call is _IN_COMPILED:  # an attribute set (x.grad = None), or compiled code
             return func(*args, **kwargs)
         try:
             out = func(*args, **kwargs)
         except BaseException as exc:
             rec.guarded(forward.op_failed, func, args, kwargs, call, exc)
             raise
-        if call is None:  # past --max-ops
-            rec.op_count += 1
-        elif kind == SET_REQUIRES_GRAD:
+        if kind == SET_REQUIRES_GRAD:
             rec.guarded(forward.requires_grad_set, args, call)
         else:
             rec.guarded(forward.record_op, func, args, kwargs, out, call)
