@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
+import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -15,7 +18,12 @@ import pytest
 import torch
 
 import torchlesson
-from torchlesson._quiz import Question, QuizError, grade, list_quizzes, load, read_numbers
+from torchlesson._quiz import MULTIPLE_NOT_YET, Question, QuizError, grade, list_quizzes, load, read_numbers
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 BUNDLED = {"autograd": 12, "tensors": 8}  # name -> at least this many questions
 
@@ -249,10 +257,15 @@ def test_multiple_select_needs_exactly_the_right_set() -> None:
     assert grade(question, [d, b, a, a]).correct  # order and repeats do not matter
     partial = grade(question, [a, b])
     assert not partial.correct
-    assert "not everything right is picked" in partial.notes[-1][1]
     extra = grade(question, [a, b, c, d])
     assert not extra.correct
-    assert ("`c`", question.choices[c].why) in extra.notes
+    # Changed by issue 10 (item 12): a wrong multiple-choice answer used to explain every pick, and
+    # the right ones read "Yes: ...", so ticking every box revealed the key. Now neither a partial nor
+    # an overfull answer says which picks are right (NOTE [multiple-choice feedback]).
+    assert partial.notes == extra.notes == (("", MULTIPLE_NOT_YET),)
+    assert grade(question, [a, b, d]).notes == tuple(
+        (t, question.choices[texts.index(t)].why) for t in ("`a`", "`b`", "`d`")
+    )
     with pytest.raises(QuizError):
         grade(question, [])
 
@@ -378,6 +391,213 @@ def test_a_malformed_quiz_file_names_the_file_the_question_and_the_field(case: s
     assert "\n" not in message.strip()
 
 
+def toml_value(value: object) -> str:
+    """A value written as TOML (inline tables and arrays), to build quiz files from plain data."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON's escapes are TOML's
+    if isinstance(value, list):
+        return "[" + ", ".join(map(toml_value, value)) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def toml_text(data: dict) -> str:
+    return "".join(f"{json.dumps(key)} = {toml_value(value)}\n" for key, value in data.items())
+
+
+# values of every wrong kind, and the ones that slipped through before: inf, deep nesting, huge numbers
+def nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+ODD_VALUES = [
+    5, -1, 0, 1.5, math.inf, -math.inf, math.nan, True, "", "  ", "text", "inf", [], [1, 2], ["a"], [[1], [2, 3]],
+    {"a": 1}, [{"a": 1}], 10**30, nested(9), nested(40),
+]  # fmt: skip
+
+
+def field_paths(data: dict) -> list[tuple]:
+    """The path of every field of a quiz's data, tables and arrays of tables included."""
+    paths = [(key,) for key in data]
+    for number, question in enumerate(data["question"]):
+        paths += [("question", number, key) for key in question]
+        for table in ("choice", "mistake"):
+            for index, item in enumerate(question.get(table, [])):
+                paths += [("question", number, table, index, key) for key in item]
+    return paths
+
+
+def mutated(data: dict, path: tuple, value: object) -> dict:
+    copy = json.loads(json.dumps(data))
+    *parents, last = path
+    target = copy
+    for step in parents:
+        target = target[step]
+    if value is DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return copy
+
+
+DELETE = object()
+RICH = tomllib.loads(
+    VALID.replace(
+        'hint = "Count again."',
+        'hint = "Count again."\nrtol = 0.01\n\n[[question.mistake]]\nvalue = [2.0, 1.0]\nwhy = "Swapped."',
+    )
+)
+
+
+def test_every_broken_field_gives_a_one_line_error_naming_the_file_the_question_and_the_field(
+    tmp_path: Path,
+) -> None:
+    """Issue 10, item 13: whatever value any field holds, %quiz says what to fix in one line (or
+    draws a sane quiz), never a raw traceback. Property-style: every field x every odd value."""
+    path = tmp_path / "broken.toml"
+    outcomes = {"loaded": 0, "refused": 0}
+    for field in field_paths(RICH):
+        for value in [DELETE, *ODD_VALUES]:
+            path.write_text(toml_text(mutated(RICH, field, value)), encoding="utf-8")
+            try:
+                quiz = load(path)
+            except QuizError as error:
+                message = str(error)
+                assert "\n" not in message and message.startswith(f"Quiz file {path}"), (
+                    field,
+                    value,
+                    message,
+                )
+                assert re.search(r"field '\w+'", message), (field, value, message)  # a field to fix
+                if field[0] == "question" and len(field) > 2:  # inside a question: it names the question
+                    assert f"#{field[1] + 1}" in message, (field, value, message)
+                else:  # a quiz-level field: no question is blamed
+                    assert "question '" not in message and "(#" not in message, (field, value, message)
+                outcomes["refused"] += 1
+                continue
+            outcomes["loaded"] += 1  # what loads is sane: finite numbers, a right choice per question
+            for question in quiz.questions:
+                assert 0 <= question.rtol < math.inf and 0 <= question.atol < math.inf, (field, value)
+                assert np.all(
+                    np.isfinite(np.asarray(question.answer if question.answer is not None else 0.0))
+                )
+                if question.kind != "numeric":
+                    assert any(choice.correct for choice in question.choices)
+                    assert all(isinstance(choice.text, str) and choice.text for choice in question.choices)
+    assert outcomes["refused"] > 300 and outcomes["loaded"] > 10, outcomes
+
+
+BAD_BYTES = {
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["binary file"]),
+    "latin-1": ('title = "Caf\xe9"\n'.encode("latin-1"), ["not UTF-8", "line 1", "0xe9"]),
+    "UTF-16": ('title = "Mini"\n'.encode("utf-16"), ["UTF-16", "save it as UTF-8"]),
+    "too big": (b"# " + b"x" * 3_000_000, ["too big"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BYTES))
+def test_a_file_that_is_not_utf8_text_says_so_in_one_line(case: str, tmp_path: Path, ipython) -> None:
+    data, fragments = BAD_BYTES[case]
+    path = tmp_path / "quiz.toml"
+    path.write_bytes(data)
+    with pytest.raises(QuizError) as raised:
+        load(path)
+    message = str(raised.value)
+    assert message.startswith(f"Quiz file {path}:") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+    run = ipython.run(f"%quiz {path}")  # and %quiz shows that line, no traceback
+    assert str(run.error) == message
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_a_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + VALID.encode("utf-8"))
+    assert [q.id for q in load(path).questions] == ["q1", "q2"]
+
+
+def test_deep_nesting_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    for text in (
+        "x = " + "[" * 5000 + "]" * 5000 + "\n" + VALID,
+        VALID.replace("answer = [1.0, 2.0]", "answer = " + "[" * 500 + "1" + "]" * 500),
+    ):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(QuizError, match=r"nest") as raised:
+            load(path)
+        assert "\n" not in str(raised.value)
+
+
+def test_a_duplicate_id_names_the_question_once_and_where_it_was_first(tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    path.write_text(VALID + VALID.split('title = "Mini"')[1].replace('"q2"', '"q3"'), encoding="utf-8")
+    with pytest.raises(QuizError) as raised:
+        load(path)
+    message = str(raised.value)
+    assert message.count("'q1'") == 1
+    assert "question #3" in message and "question #1" in message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("reveal_after", "0"), ("lock_when_correct", '"yes"'), ("description", "5"), ("title", "[1]")],
+)
+def test_a_quiz_level_field_error_blames_no_question(field: str, value: str, tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    text = re.sub(rf"^{field} = .*$", "", VALID, flags=re.M)
+    path.write_text(f"{field} = {value}\n{text}", encoding="utf-8")
+    with pytest.raises(QuizError) as raised:
+        load(path)
+    assert str(raised.value).startswith(f"Quiz file {path}, field {field!r}:")
+    assert "q2" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "tolerance", ["rtol = inf", "atol = inf", "rtol = nan", "rtol = -0.1", "atol = 1e400"]
+)
+def test_a_tolerance_that_accepts_every_answer_is_refused(tolerance: str, tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    path.write_text(
+        VALID.replace('hint = "Count again."', f'hint = "Count again."\n{tolerance}'), encoding="utf-8"
+    )
+    with pytest.raises(QuizError, match=r"'q2' \(#2\), field '[ra]tol': must be a finite number >= 0"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ('[[question.mistake]]\nvalue = [1.0, 2.0005]\nwhy = "Close."', "matches the answer"),
+        ('[[question.mistake]]\nvalue = [1.0, 2.0, 3.0]\nwhy = "Longer."', "shape"),
+        ("mistake = 5", "[[question.mistake]]"),
+        ('check = "x.grad +"', "not a Python expression"),
+        ('raises = "RuntimeError"', "no code"),
+    ],
+)
+def test_a_numeric_question_that_cannot_work_is_refused(extra: str, fragment: str, tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    path.write_text(VALID + extra + "\n", encoding="utf-8")
+    with pytest.raises(QuizError, match=re.escape(fragment)):
+        load(path)
+
+
+@pytest.mark.parametrize("qid", ["1", "leaf tensors", "a,b", "-x", "q/1"])
+def test_ids_that_minus_q_could_not_name_are_refused(qid: str, tmp_path: Path) -> None:
+    path = tmp_path / "quiz.toml"
+    path.write_text(VALID.replace('id = "q2"', f"id = {json.dumps(qid)}"), encoding="utf-8")
+    with pytest.raises(QuizError, match=r"question #2, field 'id': .* not a usable id"):
+        load(path)
+
+
 def test_the_valid_mini_quiz_loads(tmp_path: Path) -> None:
     path = tmp_path / "my_quiz.toml"
     path.write_text(VALID, encoding="utf-8")
@@ -427,6 +647,86 @@ def test_one_question_and_bad_selections() -> None:
         torchlesson.quiz("tensors", question=99)
     with pytest.raises(QuizError, match="--shuffle"):
         torchlesson.quiz("tensors", seed=3)
+
+
+def ids_of(widget) -> list[str]:
+    return [q["id"] for q in widget.questions]
+
+
+def test_questions_are_chosen_by_id_or_number_in_the_order_given() -> None:
+    bank = [q.id for q in load("autograd").questions]
+    assert ids_of(torchlesson.quiz("autograd", question="detach")) == ["detach"]
+    assert ids_of(torchlesson.quiz("autograd", question="seed-gradient,detach")) == [
+        "seed-gradient",
+        "detach",
+    ]
+    assert ids_of(torchlesson.quiz("autograd", question=["detach", 1])) == ["detach", bank[0]]
+    assert ids_of(torchlesson.quiz("autograd", question=" 2 , detach ")) == [bank[1], "detach"]
+    assert ids_of(torchlesson.quiz("autograd", question="2")) == [bank[1]]  # "2" as the magic passes it
+    skipped = ids_of(torchlesson.quiz("autograd", skip="seed-gradient,1"))
+    assert skipped == [qid for qid in bank if qid not in ("seed-gradient", bank[0])]
+
+
+def test_pick_draws_a_reproducible_random_subset_in_file_order() -> None:
+    bank = [q.id for q in load("autograd").questions]
+    picks = {tuple(ids_of(torchlesson.quiz("autograd", pick=5, seed=seed))) for seed in range(8)}
+    assert len(picks) > 1  # the seed decides which
+    for picked in picks:
+        assert len(picked) == 5 and list(picked) == sorted(picked, key=bank.index)
+    assert ids_of(torchlesson.quiz("autograd", pick=5, seed=3)) == ids_of(
+        torchlesson.quiz("autograd", pick=5, seed=3)
+    )
+    shuffled = torchlesson.quiz("autograd", pick=5, seed=3, shuffle=True)
+    assert sorted(ids_of(shuffled)) == sorted(ids_of(torchlesson.quiz("autograd", pick=5, seed=3)))
+    left = ids_of(torchlesson.quiz("autograd", skip="detach", pick=len(bank) - 1, seed=1))
+    assert left == [qid for qid in bank if qid != "detach"]
+
+
+BAD_OPTIONS = [
+    ({"question": "2"}, None),  # fine: the second question (issue 10: raised a raw TypeError)
+    ({"question": "detatch"}, "Did you mean 'detach'?"),
+    ({"question": 0}, "from 1 to"),
+    ({"question": True}, "-q (question=) takes a question number"),
+    ({"question": 2.0}, "question number, an id or a list"),
+    ({"question": [None]}, "question numbers and ids"),
+    ({"question": "1,,2"}, "question numbers and ids"),
+    ({"question": "detach,4"}, "twice"),
+    ({"skip": "nothing-here"}, "has no question 'nothing-here'"),
+    ({"skip": [q.id for q in load("autograd").questions]}, "leaves no question"),
+    ({"pick": 0}, "--pick"),
+    ({"pick": "3"}, "--pick"),
+    ({"pick": 99}, "questions are left to pick from"),
+    ({"pick": True}, "--pick"),
+    ({"seed": 3}, "--shuffle"),
+    ({"seed": "3", "shuffle": True}, "--seed"),
+    ({"seed": -1, "shuffle": True}, "--seed"),
+    ({"shuffle": "yes"}, "shuffle takes True or False"),
+    ({"reveal_after": "2"}, "reveal_after"),
+    ({"lock_when_correct": "no"}, "lock_when_correct: use true or false, not 'no'"),
+    ({"lock_when_correct": 0}, "lock_when_correct"),
+    ({"save": "yes"}, "save takes True or False"),
+]
+
+
+@pytest.mark.parametrize(("options", "fragment"), BAD_OPTIONS, ids=[repr(o)[:40] for o, _ in BAD_OPTIONS])
+def test_every_option_of_quiz_is_checked_with_a_one_line_quiz_error(
+    options: dict, fragment: str | None
+) -> None:
+    """Issue 10, item 14: quiz(question="2") raised a raw TypeError and lock_when_correct="no" became
+    True. Every option of quiz() is checked: a QuizError that says what to pass, or a sane quiz."""
+    if fragment is None:
+        assert torchlesson.quiz("autograd", **options).questions
+        return
+    with pytest.raises(QuizError) as raised:
+        torchlesson.quiz("autograd", **options)
+    assert fragment in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_quiz_source_must_be_a_name_or_a_path() -> None:
+    for source in (None, 3, ["autograd"]):
+        with pytest.raises(QuizError, match="Name a quiz"):
+            torchlesson.quiz(source)
 
 
 # ------------------------------------------------------------------------------ other packages' banks

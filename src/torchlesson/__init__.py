@@ -26,9 +26,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GraphWidget",
+    "QuizError",
     "QuizWidget",
     "Trace",
     "__version__",
+    "collect_quiz_results",
+    "export_quiz_results",
     "list_quizzes",
     "load_ipython_extension",
     "quiz",
@@ -45,6 +48,9 @@ _LAZY = {
     "quiz": "_quiz",
     "list_quizzes": "_quiz",
     "quiz_results": "_quiz",
+    "QuizError": "_quiz_model",
+    "export_quiz_results": "_quiz_sheet",
+    "collect_quiz_results": "_quiz_saving",
     "QuizWidget": "_quiz_widget",
 }
 
@@ -53,6 +59,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._graph_widget import GraphWidget
     from ._model import Trace
     from ._quiz import list_quizzes, quiz, quiz_results
+    from ._quiz_model import QuizError
+    from ._quiz_saving import collect_quiz_results
+    from ._quiz_sheet import export_quiz_results
     from ._quiz_widget import QuizWidget
 
 
