@@ -18,7 +18,16 @@ import pytest
 import torch
 
 import torchlesson
-from torchlesson._quiz import MULTIPLE_NOT_YET, Question, QuizError, grade, list_quizzes, load, read_numbers
+from torchlesson._quiz import (
+    MULTIPLE_NOT_YET,
+    Choice,
+    Question,
+    QuizError,
+    grade,
+    list_quizzes,
+    load,
+    read_numbers,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -92,9 +101,28 @@ def test_the_right_choice_is_not_always_in_the_same_place(name: str) -> None:
     assert len(positions) >= 3
 
 
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_the_right_choice_is_not_systematically_the_longest(name: str) -> None:
+    """Issue 14: the right choice was the longest in all 10 single-choice autograd questions, so a
+    learner could score without knowing anything. With four choices, chance makes it the longest
+    in about a quarter of the questions; allow a third, and no more length on average."""
+    singles = [q for q in load(name).questions if q.kind == "single"]
+    longest, ratios = 0, []
+    for question in singles:
+        right = len(next(iter(right_texts(question))))
+        wrong = [len(c.text) for c in question.choices if not c.correct]
+        longest += right > max(wrong)
+        ratios.append(right / (sum(wrong) / len(wrong)))
+    assert longest <= len(singles) / 3, f"the right choice is the longest in {longest} of {len(singles)}"
+    assert sum(ratios) / len(ratios) <= 1.1
+
+
 def test_autograd_quiz_covers_the_seed_lesson_and_the_topics() -> None:
     ids = {q.id for q in load("autograd").questions}
     seed = {"requires-grad-effect", "computational-graph", "detach", "requires-grad-purpose", "seed-gradient"}
+    # what PyTorch's own autograd tutorial covers, and pitfalls learners hit (issue 14)
+    tutorial = {"hand-derivative", "define-by-run", "freeze-parameters", "autograd-grad", "inference-mode"}
+    pitfalls = {"eval-is-not-no-grad", "total-loss"}
     topics = {
         "leaf-tensors",
         "intermediate-grad",
@@ -106,7 +134,7 @@ def test_autograd_quiz_covers_the_seed_lesson_and_the_topics() -> None:
         "nonscalar-backward",
         "vector-backward",
     }
-    assert seed | topics <= ids
+    assert seed | topics | tutorial | pitfalls <= ids
 
 
 def test_tensors_quiz_covers_its_topics() -> None:
@@ -123,6 +151,7 @@ NUMERIC_ORACLES = {
     "accumulation": "w.grad",
     "vector-backward": "x.grad",
     "view-index": "m[1, 0]",
+    "hand-derivative": "a.grad",
 }
 
 
@@ -133,6 +162,7 @@ def numeric_questions() -> list[tuple[str, Question]]:
 @pytest.mark.parametrize(("name", "question"), numeric_questions(), ids=lambda v: getattr(v, "id", v))
 def test_numeric_answers_are_what_torch_computes(name: str, question: Question) -> None:
     assert question.id in NUMERIC_ORACLES, f"add an oracle for the numeric question {question.id!r}"
+    assert question.check == NUMERIC_ORACLES[question.id]  # what `python -m torchlesson check` evaluates
     namespace, error, _ = run_code(question.code)
     assert error is None
     value = eval(NUMERIC_ORACLES[question.id], namespace)
@@ -184,7 +214,9 @@ def _choice_oracles() -> dict[str, object]:
         "intermediate-grad": intermediate,
         "retain-graph": raising(RuntimeError, "backward through the graph a second time"),
         "nonscalar-backward": raising(RuntimeError, "only for scalar outputs"),
-        "from-numpy-shares": lambda q, _ns, _e, printed: {f"`{printed.strip()}`"},
+        "from-numpy-shares": lambda q, _ns, _e, printed: {
+            c.text for c in q.choices if c.text.startswith(f"`{printed.strip()}`:")
+        },
         "dtype-from-list": by_prefix(str(torch.tensor([1, 2, 3]).dtype)),
         "numpy-float-dtype": by_prefix(str(torch.from_numpy(np.array([0.5, 1.5])).dtype)),
         "shares-memory": lambda q, *_: {c.text for c in q.choices if shares(strip_ticks(c.text))},
@@ -195,7 +227,65 @@ def _choice_oracles() -> dict[str, object]:
         "broadcast-shape": by_prefix(str(tuple((torch.zeros(3, 1) + torch.zeros(4)).shape))),
         "broadcast-rules": lambda q, *_: {c.text for c in q.choices if broadcasts(c.text)},
         "int-division": by_prefix(str((torch.tensor([1, 2]) / 2).dtype)),
+        "requires-grad-propagates": lambda q, *_: {c.text for c in q.choices if statement_holds(c.text)},
+        "define-by-run": lambda q, ns, *_: (
+            {c.text for c in q.choices if c.text.startswith("Two different graphs")}
+            if graph_of(ns["f"], [1.0, 2.0]) != graph_of(ns["f"], [-1.0, -2.0])
+            else set()
+        ),
+        "freeze-parameters": lambda q, ns, *_: (
+            {c.text for c in q.choices if "stays `None`" in c.text}
+            if ns["model"][0].weight.grad is None and ns["model"][0].bias.grad is not None
+            else set()
+        ),
+        "autograd-grad": lambda q, ns, *_: {
+            c.text
+            for c in q.choices
+            if c.text == f"`g` is `{ns['g']!s}`, and `x.grad` stays `{ns['x'].grad!s}`."
+        },
+        "eval-is-not-no-grad": lambda q, ns, *_: {
+            c.text for c in q.choices if c.text.startswith("Yes" if ns["out"].grad_fn is not None else "No")
+        },
+        "total-loss": lambda q, ns, *_: (
+            {c.text for c in q.choices if "stays alive" in c.text}
+            if ns["total_loss"].grad_fn is not None
+            else set()
+        ),
+        "inference-mode": lambda q, *_: (
+            {c.text for c in q.choices if "bookkeeping" in c.text} if inference_tensors_refused() else set()
+        ),
     }
+
+
+def statement_holds(text: str) -> bool:
+    """The truth of a requires-grad-propagates choice, with `a` and `b` as the question defines them."""
+    a, b = torch.ones(2, requires_grad=True), torch.ones(2)
+    plain = strip_ticks(text)
+    if plain.startswith("After c = a + b"):
+        c = a + b  # noqa: F841 - using b is the point
+        return b.requires_grad
+    expression, value = re.match(
+        r"(?:Inside with torch.no_grad\(\):, )?(.+?) is (True|False)", plain
+    ).groups()
+    context = torch.no_grad() if plain.startswith("Inside") else contextlib.nullcontext()
+    with context:
+        return eval(expression, {"a": a, "b": b}) == (value == "True")
+
+
+def graph_of(f, values: list[float]) -> list[str]:
+    out = f(torch.tensor(values, requires_grad=True))
+    return [node.name() for node, _ in out.grad_fn.next_functions if node is not None]
+
+
+def inference_tensors_refused() -> bool:
+    with torch.inference_mode():
+        made = torch.ones(2)
+    w = torch.ones(2, requires_grad=True)
+    try:
+        (w * made).sum()
+    except RuntimeError as error:
+        return "Inference tensors" in str(error)
+    return False
 
 
 CHOICE_ORACLES = _choice_oracles()
@@ -222,6 +312,16 @@ def test_claims_in_the_explanations_hold() -> None:
     y.backward()
     assert torch.allclose(x.grad, 2 * torch.exp(torch.tensor(3.0)))  # "gradients of both calls add up"
 
+    x = torch.tensor(3.0, requires_grad=True)
+    once = (x + 1).sum()
+    once.backward()
+    once.backward()  # "a graph whose nodes saved nothing can be walked again" (retain-graph)
+    assert x.grad.item() == 2.0
+
+    w = torch.tensor(1.0, requires_grad=True)
+    with pytest.raises(AttributeError):
+        w.grad.zero_()  # "w.grad.zero_() raises while .grad is still None" (zero-grad)
+
     t = torch.ones(3, requires_grad=True) * 2
     assert t.detach().data_ptr() == t.data_ptr()  # "detach() does not copy"
     with torch.no_grad():
@@ -247,6 +347,23 @@ def test_single_choice_grading_explains_the_pick() -> None:
     assert grade(question, [right]).correct
     with pytest.raises(QuizError, match="takes one choice"):
         grade(question, [right, wrong])
+
+
+def test_choice_questions_have_hints_too_shown_on_wrong_answers_only() -> None:
+    """Issue 14: hints on choice questions, not only numeric ones. A hint follows the pick's `why`
+    on a wrong answer (single and multiple choice), and never comes with a right one."""
+    with_hints = [q for n in BUNDLED for q in load(n).questions if q.kind != "numeric" and q.hint]
+    assert {q.kind for q in with_hints} >= {"single"} and len(with_hints) >= 4
+    for question in with_hints:
+        wrong = next(i for i, c in enumerate(question.choices) if not c.correct)
+        assert grade(question, [wrong]).notes[-1] == ("", question.hint)
+        right = [i for i, c in enumerate(question.choices) if c.correct]
+        assert ("", question.hint) not in grade(question, right).notes
+    multiple = Question(
+        id="m", kind="multiple", prompt="p", explanation="e", hint="Think of leaves.",
+        choices=(Choice("a", True, "yes"), Choice("b", False, "no"), Choice("c", True, "yes")),
+    )  # fmt: skip
+    assert grade(multiple, [0]).notes == (("", MULTIPLE_NOT_YET), ("", "Think of leaves."))
 
 
 def test_multiple_select_needs_exactly_the_right_set() -> None:
