@@ -58,7 +58,8 @@ def saved_output(sheet: AnswerSheet, taken_over: int) -> tuple[dict[str, str], d
     answered = sum(1 for attempts in sheet.attempts.values() if attempts)
     total = len(sheet.attempts)
     text = f"Your answers are kept in this notebook when you save it ({answered} of {total} answered"
-    text += f"; {taken_over} earlier tries taken over)." if taken_over else ")."
+    tries = "try" if taken_over == 1 else "tries"
+    text += f"; {taken_over} earlier {tries} taken over)." if taken_over else ")."
     return {"text/plain": text, "text/markdown": f"*{text}*"}, {"torchlesson": {RECORD_KEY: record(sheet)}}
 
 
