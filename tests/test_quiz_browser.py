@@ -36,6 +36,21 @@ def secrets(question: Question) -> list[str]:
     ]
 
 
+def assert_no_key(page, questions: list[Question]) -> None:
+    """Before any answer, neither the page source (shadow roots included) nor its text holds an
+    explanation, a `why`, a hint or a mistake's feedback of these questions."""
+    source = page.evaluate(
+        """() => [document.documentElement.outerHTML, ...[...document.querySelectorAll('*')]
+                 .filter((e) => e.shadowRoot).map((e) => e.shadowRoot.innerHTML)].join(' ')"""
+    )
+    for question in questions:
+        for secret in filter(None, secrets(question)):
+            assert html.escape(max(secret.split("`"), key=len), quote=False) not in source, (
+                question.id,
+                secret,
+            )
+
+
 def luminance(css_color: str) -> float:
     red, green, blue = (int(v) for v in re.findall(r"\d+", css_color)[:3])
     return (0.2126 * red + 0.7152 * green + 0.0722 * blue) / 255
@@ -105,6 +120,7 @@ def test_the_quiz_works_by_keyboard_alone_in_the_dark_theme(lab_page) -> None:
     cells = ["%load_ext torchlesson", "%quiz autograd -q 5", "%quiz tensors -q 1", "%quiz tensors -q 4"]
     page = lab_page.open(cells, theme="dark")
     page.emulate_media(reduced_motion="reduce")
+    assert_no_key(page, [seed, dtype, load("tensors").questions[3]])
     numeric, single = page.locator(".tlq-question").nth(0), page.locator(".tlq-question").nth(1)
 
     # Every input has its own label, in its own question, also with several quizzes on the page;
@@ -204,10 +220,7 @@ def test_the_quiz_is_readable_in_vscode_marimo_and_a_bare_page(lab, host: str, r
     widget = torchlesson.quiz("autograd", question=AUDITED)
     page = mount(lab.browser, HOSTS[host], widget)
     try:
-        shown = page.locator(".torchlesson-quiz").inner_text()
-        for question in load("autograd").questions:
-            if question.id in AUDITED.split(","):
-                assert plain(question.explanation) not in shown
+        assert_no_key(page, [q for q in load("autograd").questions if q.id in AUDITED.split(",")])
         assert_readable(page)
         answer_the_audited_quiz(page)
         assert_readable(page)
@@ -228,6 +241,7 @@ def test_the_quiz_works_and_is_readable_in_notebook7(lab_page, theme: str) -> No
     assert page.evaluate("() => document.body.dataset.notebook") == "notebooks"  # Notebook 7, not Lab
     root = page.locator(".torchlesson-quiz")
     expect(root).to_have_count(1)
+    assert_no_key(page, [q for q in load("autograd").questions if q.id in AUDITED.split(",")])
     answer_the_audited_quiz(root)
     assert_readable(page)
     lab_page.screenshot(f"notebook7-{theme}", root)
@@ -256,6 +270,7 @@ def test_saved_answers_come_back_after_a_kernel_restart_in_jupyterlab(lab_page) 
     question = tensors.questions[0]
     right = next(c for c in question.choices if c.correct)
     page = lab_page.open(["%load_ext torchlesson", f"%quiz tensors -q {question.id},view-index --save"])
+    assert_no_key(page, [q for q in tensors.questions if q.id in (question.id, "view-index")])
     quiz = page.locator(".torchlesson-quiz")
     first = quiz.locator(".tlq-question").first
     first.get_by_label(plain(right.text)).check()
