@@ -191,6 +191,8 @@ def test_module3_detach_and_no_grad_cut_the_graph(module3) -> None:
         ("quiz-gradient", "What is `x.grad` after this code runs?"),
         ("quiz-hand-derivative", "What is `a.grad`? Work it out by hand"),
         ("quiz-define-by-run", "What does autograd record?"),
+        ("quiz-freeze", "What happens during the next training steps?"),
+        ("quiz-autograd-grad", "What are `g` and `x.grad` after this code?"),
         ("practice-quiz", "What changes because `w` was created with `requires_grad=True`?"),
     ],
 )
@@ -223,24 +225,24 @@ def test_module3_asks_each_question_once_and_before_the_answer_is_shown(module3)
         prompts = drawn_prompts(quiz_text(cell))
         assert not set(prompts) & set(asked), f"{cell.id} asks again: {set(prompts) & set(asked)}"
         asked += prompts
+        earlier = "".join(stdout(c) for c in cells[:index])  # what the lesson's code printed
         for question in load_quiz(cell.source.split()[1]).questions:
-            if (
-                question.kind != "numeric"
-                or question.prompt not in prompts
-                or not isinstance(question.answer, tuple)
-            ):
+            if question.prompt not in prompts:
                 continue
-            shown = repr(torch.tensor(question.answer))  # a tensor answer as torch prints it
-            earlier = "".join(
-                stdout(c) + "".join(o.get("data", {}).get("text/plain", "") for o in c.outputs)
-                for c in cells[:index]
-            )
-            assert shown not in earlier, f"{question.id}: {shown} is printed before {cell.id} asks for it"
+            if question.kind == "numeric":  # a tensor answer as torch prints it
+                answers = [repr(torch.tensor(question.answer))] if isinstance(question.answer, tuple) else []
+            else:  # the code a right choice names, as printed output would show it
+                right = " ".join(c.text for c in question.choices if c.correct)
+                answers = [span for span in right.split("`")[1::2] if len(span) >= 8]
+            for shown in answers:
+                assert shown not in earlier, f"{question.id}: {shown} is printed before {cell.id} asks"
     ids = [c.id for c in cells]
     for quiz_cell, traced in [
         ("quiz-gradient", "autograd-seed"),
         ("quiz-hand-derivative", "hand-derivative"),
         ("quiz-define-by-run", "define-by-run"),
+        ("quiz-freeze", "freeze"),
+        ("quiz-autograd-grad", "autograd-grad"),
     ]:
         assert ids.index(quiz_cell) < ids.index(traced), f"{quiz_cell} must come before {traced}"
 
@@ -265,8 +267,9 @@ def test_module3_says_what_pytorch_does(module3) -> None:
 
 def test_module3_shows_what_pytorchs_autograd_tutorial_shows(module3) -> None:
     out = stdout(module3["hand-derivative"])
-    assert "a.grad = tensor([36., 81.])  9a² = tensor([36., 81.])" in out
-    assert "b.grad = tensor([-12.,  -8.])  -2b = tensor([-12.,  -8.])" in out
+    a, b = torch.tensor([2.0, 3.0]), torch.tensor([6.0, 4.0])
+    assert f"a.grad = {9 * a**2}" in out and f"b.grad = {-2 * b}" in out  # what the text derives by hand
+    assert "∂Q/∂a = 9a² = [36., 81.]" in markdown(MODULE3, "hand-derivative-reading")
     assert "small.grad = tensor([16., 16.])  large.grad = tensor([-12., -18.])" in stdout(
         module3["define-by-run"]
     )
@@ -380,7 +383,7 @@ EXPECTED_ERRORS = {
         "RuntimeError",
         "a leaf Variable that requires grad is being used in an in-place operation",
     ),
-    "integer": ("RuntimeError", "Only Tensors of floating point and complex dtype can require gradients"),
+    "integer": ("RuntimeError", "only Tensors of floating point dtype can require gradients"),
     "detached-inplace": ("RuntimeError", "modified by an inplace operation"),
 }
 
@@ -494,6 +497,10 @@ def test_pitfall_to_after_requires_grad_makes_a_non_leaf(pitfalls) -> None:
 
 
 def test_pitfall_integer_tensors_and_their_fix(pitfalls) -> None:
+    assert (
+        f"error at line {line_of(pitfalls['integer'], 'counts.requires_grad_()')} in requires_grad_"
+        in trace_text(pitfalls["integer"])
+    )
     assert "counts.grad = tensor([2., 4., 6.])" in stdout(pitfalls["integer-fixed"])
     with pytest.raises(RuntimeError, match="floating point"):  # torch agrees, as the text says
         torch.tensor([1, 2, 3], requires_grad=True)
