@@ -110,7 +110,7 @@ def test_a_learner_answers_wrong_then_right_and_the_score_changes(lab_page) -> N
     expect(score).to_have_text(f"1 of {len(quiz.questions)} correct")
     expect(question.locator("input").first).to_be_disabled()  # locked once correct
     lab_page.screenshot("right", root.locator(".tlq-question").nth(0))
-    assert_readable(page)
+    assert_readable(page, "jupyterlab-light")
     assert lab_page.page_errors == []
 
 
@@ -175,16 +175,21 @@ def test_the_quiz_works_by_keyboard_alone_in_the_dark_theme(lab_page) -> None:
     panel = numeric.locator(".tlq-feedback").evaluate("e => getComputedStyle(e).backgroundColor")
     assert luminance(panel) < 0.3
     lab_page.screenshot("dark", page.locator(".torchlesson-quiz").first)
-    assert_readable(page)
+    assert_readable(page, "jupyterlab-dark")
     assert lab_page.page_errors == []
 
 
 # ------------------------------------------------------------------------------ every host, light and dark
 
 
-def assert_readable(page) -> None:
-    """Every text of every quiz on the page meets WCAG AA on the ground the quiz paints itself."""
+def assert_readable(page, where: str = "") -> None:
+    """Every text of every quiz on the page meets WCAG AA on the ground the quiz paints itself.
+    (With ``pytest -s``, prints the lowest contrast found: the figure to watch.)"""
     report, low = contrast_problems(page)
+    words = [t for t in report["texts"] if not t["icon"]]
+    if words:
+        worst = min(words, key=lambda t: t["ratio"])
+        print(f"{where or page.url[:40]}: lowest text contrast {worst['ratio']}:1 ({worst['what']})")
     assert report["roots"] >= 1 and all(report["painted"]), report
     assert len(report["texts"]) > 10
     assert low == [], "\n".join(
@@ -221,9 +226,9 @@ def test_the_quiz_is_readable_in_vscode_marimo_and_a_bare_page(lab, host: str, r
     page = mount(lab.browser, HOSTS[host], widget)
     try:
         assert_no_key(page, [q for q in load("autograd").questions if q.id in AUDITED.split(",")])
-        assert_readable(page)
+        assert_readable(page, f"{host}, before answering")
         answer_the_audited_quiz(page)
-        assert_readable(page)
+        assert_readable(page, f"{host}, after answering")
         shot = ARTIFACTS / request.node.name
         shot.mkdir(parents=True, exist_ok=True)
         page.locator("#cell").screenshot(path=shot / f"{host}.png")
@@ -243,7 +248,7 @@ def test_the_quiz_works_and_is_readable_in_notebook7(lab_page, theme: str) -> No
     expect(root).to_have_count(1)
     assert_no_key(page, [q for q in load("autograd").questions if q.id in AUDITED.split(",")])
     answer_the_audited_quiz(root)
-    assert_readable(page)
+    assert_readable(page, f"notebook7-{theme}")
     lab_page.screenshot(f"notebook7-{theme}", root)
     assert lab_page.page_errors == []
 

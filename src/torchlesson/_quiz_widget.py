@@ -175,7 +175,10 @@ class QuizWidget(anywidget.AnyWidget):
         display(data, metadata=metadata, raw=True)
         if self._save:
             text, record = saved_output(self._sheet, self._taken_over)
-            self._saved_output = display(text, metadata=record, raw=True, display_id=True)
+            if self._saved_output is None:
+                self._saved_output = display(text, metadata=record, raw=True, display_id=True)
+            else:  # shown again: one more line with the same display id, so every copy is updated
+                self._saved_output.display(text, metadata=record, raw=True)
             self._place.remember(self._sheet)
 
     def _keep_answers(self) -> None:
