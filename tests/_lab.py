@@ -114,7 +114,8 @@ class LabServer:
             sys.executable, "-m", "jupyterlab", "--no-browser",
             f"--port={self.port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.root_dir={self.root}", f"--IdentityProvider.token={self.token}",
-            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+            "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
             "--KernelSpecManager.ensure_native_kernel=False",
@@ -150,6 +151,10 @@ class LabServer:
     def lab_url(self, notebook: str, workspace: str) -> str:
         path = urllib.parse.quote(notebook)
         return f"{self.url}/lab/workspaces/{workspace}/tree/{path}?reset&token={self.token}"
+
+    def notebook7_url(self, notebook: str) -> str:
+        """The same notebook in Notebook 7, which the same server serves (the `notebook` package)."""
+        return f"{self.url}/notebooks/{urllib.parse.quote(notebook)}?token={self.token}"
 
     def log_tail(self, chars: int = 3000, since: int = 0) -> str:
         """The end of the server's log (from byte ``since`` on), token hidden."""
@@ -302,15 +307,25 @@ class LabPage:
         self.page: Any = None
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
+        # Notebook 7 (7.6) throws "Cannot read properties of undefined (reading 'schema')" from its
+        # own start-up code with these settings, before any cell runs: kept apart, not counted
+        self.startup_errors: list[str] = []
         self._contexts: list[Any] = []
         self._notebooks: list[str] = []
         self._log_start = 0
 
     # -- opening and running ------------------------------------------------------------------
     def open(
-        self, notebook: str | os.PathLike[str] | list[str], theme: str = "light", timeout: float = 240
+        self,
+        notebook: str | os.PathLike[str] | list[str],
+        theme: str = "light",
+        timeout: float = 240,
+        ui: str = "lab",
     ) -> Any:
-        """Open ``notebook`` (a path, or a list of code cell sources), run all cells, wait for widgets."""
+        """Open ``notebook`` (a path, or a list of code cell sources), run all cells, wait for widgets.
+
+        ``ui="notebook7"`` opens it in Notebook 7 instead of JupyterLab.
+        """
         if theme not in THEMES:
             raise ValueError(f"theme must be one of {sorted(THEMES)}, not {theme!r}")
         rel = self._copy(notebook)
@@ -322,7 +337,14 @@ class LabPage:
         page.on("pageerror", lambda e: self.page_errors.append(self._scrub(str(e))))
 
         deadline, self._log_start = time.monotonic() + timeout, self.server.log_size()
-        page.goto(self.server.lab_url(rel, f"t{secrets.token_hex(6)}"), wait_until="domcontentloaded")
+        if ui not in ("lab", "notebook7"):
+            raise ValueError(f"ui must be 'lab' or 'notebook7', not {ui!r}")
+        url = (
+            self.server.lab_url(rel, f"t{secrets.token_hex(6)}")
+            if ui == "lab"
+            else self.server.notebook7_url(rel)
+        )
+        page.goto(url, wait_until="domcontentloaded")
         page.wait_for_function("() => !!window.jupyterapp", timeout=90_000)
         page.evaluate(
             "() => { window.__tl = {}; Promise.all([window.jupyterapp.started, window.jupyterapp.restored])"
@@ -331,10 +353,12 @@ class LabPage:
         page.wait_for_function("() => window.__tl.restored", timeout=90_000)
         self._poll(lambda: page.evaluate(JS_FIND_PANEL, rel), deadline, f"the notebook {rel} never opened")
         self._poll(lambda: self._kernel_idle(), deadline, "the kernel never became idle")
-        page.evaluate("() => { const s = window.jupyterapp.shell; s.collapseLeft(); s.collapseRight(); }")
+        page.evaluate("() => { const s = window.jupyterapp.shell; s.collapseLeft?.(); s.collapseRight?.(); }")
         self._command("theme", "apputils:change-theme", {"theme": THEMES[theme]}, deadline)
         page.wait_for_function(f"() => document.body.dataset.jpThemeName === {json.dumps(THEMES[theme])}")
 
+        if ui == "notebook7":
+            self.startup_errors, self.page_errors[:] = list(self.page_errors), []
         page.evaluate(JS_OBSERVE)
         page.evaluate(JS_COMMAND, ["runAll", "notebook:run-all-cells", {}])
         state = self._poll(self._finished, deadline, "Run All did not finish")

@@ -24,7 +24,7 @@ EXAMPLES = ROOT / "examples"
 MODULE3 = EXAMPLES / "03_tensors_and_autograd.ipynb"
 LESSONS = [MODULE3, EXAMPLES / "training_step.ipynb", EXAMPLES / "gradient_pitfalls.ipynb"]
 MAX_DOCS_PNG = 1_000_000  # bytes; bigger pictures bloat the repository and the README
-DOCS_SCALES = (0.6, 0.55, 0.5, 0.45, 0.4)  # the first that fits MAX_DOCS_PNG is used
+DOCS_SCALES = (0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3)  # the first that fits MAX_DOCS_PNG is used
 
 # scale a PNG in the browser (no imaging library needed): data URL in, base64 PNG out
 JS_SCALE_PNG = """async ([data, scale]) => {

@@ -70,3 +70,12 @@ def test_ruff_is_clean() -> None:
         timeout=120,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_lessons_install_line_names_the_wheel_that_is_built(wheel: zipfile.ZipFile) -> None:
+    """The lessons tell learners without the package (Colab) to install the wheel by its file name."""
+    name = Path(wheel.filename).name
+    lessons = sorted((ROOT / "examples").glob("*.ipynb"))
+    assert lessons
+    for lesson in lessons:
+        assert f"# %pip install {name}" in lesson.read_text(encoding="utf-8"), lesson.name

@@ -52,6 +52,17 @@ def test_a_quiz_is_drawn_as_a_widget_with_a_static_fallback(ipython, cell: str) 
     [
         ("%quiz tensors -q 2", "torchlesson.quiz('tensors', question=2)"),
         ("%quiz autograd --shuffle --seed 5", "torchlesson.quiz('autograd', shuffle=True, seed=5)"),
+        (
+            "%quiz autograd -q seed-gradient,detach",
+            "torchlesson.quiz('autograd', question=['seed-gradient', 'detach'])",
+        ),
+        ("%quiz autograd -q 3,detach", "torchlesson.quiz('autograd', question=[3, 'detach'])"),
+        ("%quiz autograd --skip 1,seed-gradient", "torchlesson.quiz('autograd', skip=[1, 'seed-gradient'])"),
+        ("%quiz autograd --pick 4 --seed 9", "torchlesson.quiz('autograd', pick=4, seed=9)"),
+        (
+            "%quiz tensors --pick 3 --seed 2 --shuffle",
+            "torchlesson.quiz('tensors', pick=3, seed=2, shuffle=True)",
+        ),
     ],
 )
 def test_the_magic_and_the_function_draw_the_same_quiz(ipython, magic: str, python: str) -> None:
@@ -73,6 +84,16 @@ def test_q_draws_one_question(ipython) -> None:
         ("%quiz autograd -q 40", ["pick a question number from 1 to"]),
         ("%quiz autograd --seed 3", ["--shuffle"]),
         ("%quiz nowhere/quiz.toml", ["No quiz file at 'nowhere/quiz.toml'"]),
+        ("%quiz autograd -q detatch", ["no question 'detatch'", "Did you mean 'detach'?"]),
+        ("%quiz autograd --pick 0", ["--pick"]),
+        ("%quiz autograd --pick 3 --seed x", ["--seed", "'x'"]),
+        ("%quiz autograd --skip nothing", ["no question 'nothing'"]),
+        # issue 10, item 14: an option without a quiz listed the quizzes and ignored the option
+        ("%quiz -q 1", ["-q needs a quiz", "%quiz autograd -q 1"]),
+        ("%quiz --skip detach", ["--skip needs a quiz"]),
+        ("%quiz --pick 3 --seed 1", ["--pick, --seed needs a quiz"]),
+        ("%quiz --shuffle", ["--shuffle needs a quiz"]),
+        ("%quiz --save", ["--save needs a quiz"]),
     ],
 )
 def test_bad_input_is_a_usage_error_without_a_traceback(ipython, line: str, fragments: list[str]) -> None:
@@ -128,3 +149,12 @@ def test_a_teachers_own_file_is_drawn(ipython, tmp_path: Path) -> None:
     run = ipython.run(f"%quiz {path}")
     assert run.error is None
     assert drawn_questions(run) == ["first"]
+
+
+def test_save_shows_a_line_that_keeps_the_answers_under_the_quiz(ipython) -> None:
+    run = ipython.run("%quiz tensors -q dtype-from-list --save")
+    assert run.error is None
+    widget, kept = run.outputs
+    assert WIDGET_MIME in widget
+    assert "Your answers are kept in this notebook when you save it (0 of 1 answered)" in kept["text/plain"]
+    assert WIDGET_MIME not in kept

@@ -3,9 +3,12 @@ answer given, results add up, and outside a live kernel the questions still show
 
 from __future__ import annotations
 
+import csv
 import html
+import itertools
 import json
 import re
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -203,15 +206,18 @@ def test_results_give_answers_and_score_for_a_teacher() -> None:
         c["id"]: c["text"]
         for c in widget.questions[[q["id"] for q in widget.questions].index(qid)]["choices"]
     }
-    assert answered["answers"] == [
+    # each try now carries its time as well (issue 14: results with times a teacher can keep)
+    assert [{k: v for k, v in a.items() if k != "time"} for a in answered["answers"]] == [
         {"answer": [shown[wrong]], "correct": False},
         {"answer": [shown[right]], "correct": True},
     ]
+    assert all(datetime.fromisoformat(a["time"]).tzinfo is not None for a in answered["answers"])
     assert (answered["solved"], answered["tries"], answered["first_try"]) == (True, 2, False)
     assert json.loads(json.dumps(results)) == results  # plain data
     assert repr(widget) == f"QuizWidget('tensors', 1 of {len(widget.questions)} correct)"
 
-    assert torchlesson.quiz_results()[-1] == results
+    widget._repr_mimebundle_()  # shown (issue 10: a quiz built but never shown is not in the results)
+    assert torchlesson.quiz_results()[-1] == widget.results
     widget.close()
     assert all(entry != results for entry in torchlesson.quiz_results())
 
@@ -219,10 +225,147 @@ def test_results_give_answers_and_score_for_a_teacher() -> None:
 def test_quiz_results_lists_every_drawn_quiz_in_order() -> None:
     first = torchlesson.quiz("autograd", question=1)
     second = torchlesson.quiz("tensors", question=2)
+    for widget in (first, second):
+        widget._repr_mimebundle_()  # shown, as IPython does
     names = [entry["quiz"] for entry in torchlesson.quiz_results()]
     assert names[-2:] == ["autograd", "tensors"]
     first.close()
     second.close()
+
+
+def multiple_choice_questions() -> list[tuple[str, str]]:
+    return [(name, q.id) for name in BUNDLED for q in load(name).questions if q.kind == "multiple"]
+
+
+@pytest.mark.parametrize(("name", "qid"), multiple_choice_questions())
+@pytest.mark.parametrize("reveal_after", ["never", 3])
+def test_no_wrong_multiple_choice_answer_tells_which_choices_are_right(
+    name: str, qid: str, reveal_after: Any
+) -> None:
+    """Issue 10, item 12: ticking every box revealed the key (the reply carried every pick's `why`,
+    the right ones reading "Yes: ..."). For every wrong set of picks, the learner reads the same
+    words, which name no choice, until the reveal policy allows."""
+    question = next(q for q in load(name).questions if q.id == qid)
+    ids = [f"c{i}" for i in range(len(question.choices))]
+    right = {f"c{i}" for i, c in enumerate(question.choices) if c.correct}
+    seen = set()
+    for size in range(1, len(ids) + 1):
+        for picks in itertools.combinations(ids, size):
+            if set(picks) == right:
+                continue
+            widget = torchlesson.quiz(name, question=qid, reveal_after=reveal_after)
+            entry = widget.check(qid, list(picks))
+            assert entry["status"] == "wrong"
+            state = synced(widget)
+            for secret in secrets(question):
+                assert json.dumps(secret)[1:-1] not in state, (picks, secret)
+            assert not {"answer", "answer_ids", "explanation"} & set(entry)
+            seen.add(json.dumps(entry["notes"]))
+    assert len(seen) == 1  # one message for every wrong answer: it cannot tell them apart
+
+
+def test_the_whys_of_multiple_choice_picks_arrive_with_the_reveal() -> None:
+    widget = torchlesson.quiz("autograd", question="leaf-tensors", reveal_after=2)
+    question = key_of(widget, "leaf-tensors")
+    everything = [f"c{i}" for i in range(len(question.choices))]
+    assert widget.check("leaf-tensors", everything)["notes"][0][0] == ""
+    revealed = widget.check("leaf-tensors", everything)
+    assert revealed["answer_ids"] == ids_where(widget, "leaf-tensors", True)
+    assert revealed["notes"] == [[c.text, c.why] for c in question.choices]
+
+
+ODD_IDS = [None, 5, "", "nope", ["x"], {"id": 1}, "x" * 10_000]
+ODD_ANSWERS = [
+    1, 0, -1, 1.5, None, True, False, "", "c0", "c1", "c99", "c-1", "c01", "c 1", "C1", "0", "1",
+    [], ["c0"], ["c0", "c1"], ["c0", "c0"], [1], [None], [True], [["c0"]], {"c0": True}, {}, "[10, 14, 18]",
+    "x" * 100_000, "[" * 50_000, "9" * 5000, "1e999", "tensor([nan, 1., 2.])", "c" + "9" * 50,
+]  # fmt: skip
+
+
+def test_any_message_a_view_sends_gets_a_verdict_or_an_error_reply_never_a_kernel_error() -> None:
+    """Issue 10, item 14: answers of 1, None or True raised in the kernel and no reply came back,
+    so the view waited forever on "Checking...". Property-style over odd ids x odd answers, for
+    every kind of question: the handler never raises, and answers exactly once."""
+    chosen = "requires-grad-effect,leaf-tensors,seed-gradient"
+    widget = torchlesson.quiz("autograd", question=chosen, lock_when_correct=False)
+    replies: list[dict] = []
+    widget.send = replies.append
+    question_ids = [*[q["id"] for q in widget.questions], *ODD_IDS]
+    for qid in question_ids:
+        for answer in ODD_ANSWERS:
+            before, sent = json.dumps(widget.feedback), len(replies)
+            widget._on_message(widget, {"type": "check", "question": qid, "answer": answer}, [])
+            changed = json.dumps(widget.feedback) != before
+            assert changed != (len(replies) == sent + 1), (qid, answer)  # a verdict xor an error reply
+            if not changed:
+                reply = replies[-1]
+                assert reply["type"] == "error" and "\n" not in reply["message"], (qid, answer, reply)
+                assert len(reply["message"]) < 300
+    # and well-formed answers are graded, not refused
+    widget._on_message(
+        widget, {"type": "check", "question": "leaf-tensors", "answer": ["c0", "c1", "c3"]}, []
+    )
+    assert widget.feedback["leaf-tensors"]["status"] == "correct"
+
+
+def test_only_quizzes_that_were_shown_are_in_the_results(ipython) -> None:
+    """Issue 10, item 14: quiz_results() listed quizzes that were built but never shown."""
+    run = ipython.run(
+        "import torchlesson\n"
+        "kept = torchlesson.quiz('tensors', question='sum-shape')\n"  # assigned, not shown
+        "def build():\n    torchlesson.quiz('tensors', question='rand')\nbuild()\n"
+    )
+    assert run.error is None and run.outputs == []
+    assert ipython.run("torchlesson.quiz('tensors', question='devices');").outputs == []  # ; hides it
+    ipython.run("%quiz tensors -q int-division")
+    ipython.run("torchlesson.quiz('tensors', question='broadcast-shape')")
+    ipython.run(
+        "from IPython.display import display\ndisplay(torchlesson.quiz('tensors', question='view-index'))"
+    )
+    answered = ipython.run("other = torchlesson.quiz('tensors', question='numpy-float-dtype')").result.result
+    ipython.run("other.close()")  # closed: dropped again
+    listed = [entry["questions"][0]["id"] for entry in torchlesson.quiz_results()]
+    assert listed[-3:] == ["int-division", "broadcast-shape", "view-index"]
+    assert not {"sum-shape", "rand", "devices", "numpy-float-dtype"} & set(listed)
+    # a view that answers was shown, even where IPython did not show it (marimo wraps widgets itself)
+    kept = ipython.user_ns["kept"]
+    kept._on_message(kept, {"type": "check", "question": "sum-shape", "answer": "c1"}, [])
+    assert [entry["questions"][0]["id"] for entry in torchlesson.quiz_results()][-1] == "sum-shape"
+    assert answered is None
+
+
+def test_results_export_to_json_and_csv(tmp_path: Path) -> None:
+    widget = torchlesson.quiz("tensors", question="dtype-from-list,view-index")
+    widget._repr_mimebundle_()
+    wrong, right = (
+        ids_where(widget, "dtype-from-list", False)[0],
+        ids_where(widget, "dtype-from-list", True)[0],
+    )
+    widget.check("dtype-from-list", wrong)
+    widget.check("dtype-from-list", right)
+    widget.check("view-index", "3")
+
+    written = torchlesson.export_quiz_results(tmp_path / "results.json", [widget.results])
+    assert json.loads(written.read_text(encoding="utf-8")) == [widget.results]
+    table = torchlesson.export_quiz_results(tmp_path / "out.csv", [widget.results])
+    with table.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["question"], r["attempts"], r["first_try_correct"], r["solved"]) for r in rows] == [
+        ("dtype-from-list", "2", "False", "True"),
+        ("view-index", "1", "True", "True"),
+    ]
+    first = rows[0]
+    assert first["quiz"] == "tensors"
+    assert datetime.fromisoformat(first["solved_at"]) >= datetime.fromisoformat(first["first_attempt_at"])
+    texts = {c["id"]: c["text"] for c in widget.questions[0]["choices"]}
+    assert json.loads(first["answers"]) == [[texts[wrong]], [texts[right]]]
+    assert datetime.fromisoformat(first["shown_at"]).tzinfo is not None
+    # the default is every quiz shown in this kernel
+    everything = torchlesson.export_quiz_results(tmp_path / "all.json")
+    assert json.loads(everything.read_text(encoding="utf-8"))[-1]["questions"][0]["id"] == "dtype-from-list"
+    with pytest.raises(torchlesson.QuizError, match=r"\.json or a \.csv"):
+        torchlesson.export_quiz_results(tmp_path / "results.txt")
+    widget.close()
 
 
 # ------------------------------------------------------------------------------ outside a live kernel
@@ -329,3 +472,67 @@ def test_text_summary_counts_one_question_in_the_singular():
     bundle, _metadata = widget._repr_mimebundle_()
     text = bundle["text/plain"]
     assert "(1 question;" in text
+
+
+# ------------------------------------------------------------------------------ answers kept in the notebook
+
+SAVING_CELLS = [
+    "import torchlesson\nfrom IPython.display import display\n"
+    "w = torchlesson.quiz('tensors', question='dtype-from-list,view-index', save=True)\ndisplay(w)",
+    "ids = {c['text']: c['id'] for c in w.questions[0]['choices']}\n"
+    "w.check('dtype-from-list', ids['`torch.int32`'])\nw.check('dtype-from-list', ids['`torch.int64`'])\n"
+    "w.check('view-index', '4');",
+]
+
+
+def saved_record(cell) -> dict:
+    (kept,) = [o for o in cell.outputs if "torchlesson" in o.get("metadata", {})]
+    return kept.metadata["torchlesson"]["quiz_answers"], kept.data["text/plain"]
+
+
+def test_saved_answers_are_in_the_notebook_and_come_back_after_a_restart(
+    run_notebook, tmp_path: Path
+) -> None:
+    """Issue 14: opt-in saving of a learner's answers in the notebook, so that they survive a kernel
+    restart and can be collected with the notebook; the key never reaches the page."""
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in SAVING_CELLS]), path)
+    first = run_notebook(path)
+    record, line = saved_record(first.cells[0])
+    assert "(2 of 2 answered)" in line  # updated after every answer, as the front-end saves it
+    assert [a["correct"] for a in record["answers"]["dtype-from-list"]] == [False, True]
+    assert [a["answer"] for a in record["answers"]["view-index"]] == ["4"]
+    quiz = load("tensors")
+    for question in quiz.questions:  # the learner's own tries and verdicts, never the key
+        for secret in secrets(question):
+            assert json.dumps(secret)[1:-1] not in json.dumps(record), secret
+    nbformat.write(first, path)  # the learner saves the notebook
+
+    # the kernel restarts and the notebook runs again (JupyterLab tells the kernel where the file is)
+    again = nbformat.read(path, as_version=4)
+    again.cells = [
+        nbformat.v4.new_code_cell(f"import os\nos.environ['JPY_SESSION_NAME'] = {str(path)!r}"),
+        again.cells[0],
+        nbformat.v4.new_code_cell(
+            "print(w.results['questions'][0]['tries'], w.feedback['dtype-from-list']['status'],"
+            " w.results['questions'][1]['tries'], w.feedback['view-index']['status'])"
+        ),
+    ]
+    restored = run_notebook_copy(run_notebook, again, tmp_path / "copy" / "lesson.ipynb")
+    assert restored.cells[2].outputs[0].text.split() == ["2", "correct", "1", "wrong"]
+    record_again, line_again = saved_record(restored.cells[1])
+    assert "3 earlier tries taken over" in line_again
+    assert record_again["answers"] == record["answers"]  # regraded, times kept
+
+    # a teacher collects the saved answers from the learners' notebooks
+    collected = torchlesson.collect_quiz_results([path])
+    assert [(e["notebook"], e["quiz"], e["score"], e["total"]) for e in collected] == [
+        (str(path), "tensors", 1, 2)
+    ]
+    assert collected[0]["questions"][0]["answers"] == record["answers"]["dtype-from-list"]
+
+
+def run_notebook_copy(run_notebook, nb, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return run_notebook(path)

@@ -26,10 +26,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GraphWidget",
+    "QuizError",
     "QuizWidget",
     "Trace",
     "Tracer",
     "__version__",
+    "collect_quiz_results",
+    "export_quiz_results",
     "list_quizzes",
     "load_ipython_extension",
     "quiz",
@@ -47,12 +50,18 @@ _LAZY = {
     "quiz": "_quiz",
     "list_quizzes": "_quiz",
     "quiz_results": "_quiz",
+    "QuizError": "_quiz_model",
+    "export_quiz_results": "_quiz_sheet",
+    "collect_quiz_results": "_quiz_saving",
     "QuizWidget": "_quiz_widget",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._graph_widget import GraphWidget
     from ._quiz import list_quizzes, quiz, quiz_results
+    from ._quiz_model import QuizError
+    from ._quiz_saving import collect_quiz_results
+    from ._quiz_sheet import export_quiz_results
     from ._quiz_widget import QuizWidget
     from .capture import Trace, Tracer, trace
 

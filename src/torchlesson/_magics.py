@@ -75,9 +75,15 @@ class TorchlessonMagics(Magics):
 
     @magic_arguments()
     @argument("source", nargs="?", help="a bundled quiz name (autograd) or a .toml quiz file.")
-    @argument("-q", "--question", type=int, metavar="N", help="show only question N (counting from 1).")
+    @argument(
+        "-q", "--question", metavar="Q",
+        help="only these questions: numbers from 1 or ids, comma-separated (-q 2, -q detach,leaf-tensors).",
+    )  # fmt: skip
+    @argument("--skip", metavar="Q", help="leave these questions out (numbers or ids, comma-separated).")
+    @argument("--pick", type=int, metavar="N", help="draw N questions at random (--seed S: the same N).")
     @argument("--shuffle", action="store_true", help="shuffle the questions and their choices.")
-    @argument("--seed", type=int, metavar="S", help="make --shuffle reproducible.")
+    @argument("--seed", type=int, metavar="S", help="make --pick and --shuffle reproducible.")
+    @argument("--save", action="store_true", help="keep the learner's answers in the notebook file.")
     @line_magic
     def quiz(self, line: str) -> None:
         """Draw a multiple-choice quiz checked in the kernel, or list the bundled ones.
@@ -85,20 +91,26 @@ class TorchlessonMagics(Magics):
         Usage::
 
             %quiz                      # list the bundled quizzes
-            %quiz autograd [-q N] [--shuffle] [--seed S]
+            %quiz autograd [-q Q] [--skip Q] [--pick N] [--shuffle] [--seed S] [--save]
             %quiz path/to/my_quiz.toml
         """
         args = parse_argstring(self.quiz, line)
         from ._quiz import QuizError, list_quizzes, quiz
 
+        options = {"question": args.question, "skip": args.skip, "pick": args.pick, "seed": args.seed}
         if args.source is None:
+            given = [f"--{name}" for name, value in options.items() if value is not None]
+            given += [flag for flag in ("--shuffle", "--save") if getattr(args, flag[2:])]
+            if given:
+                flags = ", ".join(given).replace("--question", "-q")
+                raise UsageError(f"{flags} needs a quiz to work on: %quiz autograd {line.strip()}")
             display(list_quizzes())
             return
         source = args.source
         if len(source) > 1 and source[0] == source[-1] and source[0] in "'\"":
             source = source[1:-1]  # IPython's splitter keeps the quotes of %quiz "my quiz.toml"
         try:
-            widget = quiz(source, question=args.question, shuffle=args.shuffle, seed=args.seed)
+            widget = quiz(source, **options, shuffle=args.shuffle, save=args.save)
         except QuizError as error:
             raise UsageError(str(error)) from None
         display(widget)

@@ -1,4 +1,4 @@
-"""Answering quizzes: grade answers, pick and shuffle questions, and the public functions.
+"""Answering quizzes: grade answers, choose and shuffle questions, and the public functions.
 
 :func:`quiz` draws a widget for a quiz that :mod:`torchlesson._quiz_bank` found and validated;
 :func:`grade` checks one answer against the key, which stays in the kernel. The widget
@@ -9,16 +9,17 @@ explanation of a choice the learner has not picked.
 from __future__ import annotations
 
 import ast
-import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-# The data model and QuizError live in _quiz_bank, which builds them and so must not import this
-# module (no import cycle); they are re-exported here so the quiz API is importable from one place.
+# The data model and QuizError live in _quiz_model, which the bank and the schema build on and so
+# must not import this module (no import cycle); they are re-exported here so the quiz API is
+# importable from one place.
 from ._quiz_bank import (
     Choice,
     Question,
@@ -27,14 +28,26 @@ from ._quiz_bank import (
     as_numbers,
     find_banks,
     load,
+    lock_value,
     read_bank,
     reveal_after_value,
 )
+
+# choosing questions lives in its own module; `select` is re-exported for the quiz API
+from ._quiz_choose import QuestionRefs, select
 
 if TYPE_CHECKING:
     from ._quiz_widget import QuizWidget
 
 __all__ = ["Choice", "Grade", "Question", "Quiz", "QuizError", "list_quizzes", "quiz", "quiz_results"]
+
+MAX_ANSWER_CHARS = 2000  # a typed answer longer than this is a paste accident, not a tensor to read
+
+# NOTE [multiple-choice feedback]: a wrong multiple-choice answer gets no per-choice feedback. The
+# `why` of each pick would say which picks are right ("Yes: ..."), so ticking every box would reveal
+# the whole key in one try; even "everything you picked is right" gives the picks away. The whys
+# arrive once the answer is right or the quiz's reveal_after tries are used up.
+MULTIPLE_NOT_YET = "At least one pick is wrong or missing: look at each choice again."
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,7 @@ class Grade:
     # is off (about = "")
     notes: tuple[tuple[str, str], ...]
     readable: bool = True  # False: the text was not a number at all, which does not count as a try
+    picked: tuple[int, ...] = ()  # choice questions: the indices picked, sorted
 
 
 # ---------------------------------------------------------------------------------------- grading
@@ -60,23 +74,34 @@ def grade(question: Question, answer: Any) -> Grade:
         raise QuizError(f"Question {question.id!r}: pick one of choices 0..{len(question.choices) - 1}.")
     if question.kind == "single" and len(picked) > 1:
         raise QuizError(f"Question {question.id!r} takes one choice, not {len(picked)}.")
-    chosen = [question.choices[index] for index in picked]
     right = {index for index, choice in enumerate(question.choices) if choice.correct}
-    notes = tuple((choice.text, choice.why) for choice in chosen if choice.why)
-    if question.kind == "multiple" and set(picked) < right:
-        notes += (("", "Everything you picked is right, but not everything right is picked yet."),)
-    return Grade(correct=set(picked) == right, notes=notes)
+    correct = set(picked) == right
+    if question.kind == "multiple" and not correct:  # NOTE [multiple-choice feedback]
+        notes: tuple[tuple[str, str], ...] = (("", MULTIPLE_NOT_YET),)
+    else:
+        notes = explain_picks(question, picked)
+    if not correct and question.hint:
+        notes += (("", question.hint),)
+    return Grade(correct=correct, notes=notes, picked=tuple(picked))
+
+
+def explain_picks(question: Question, picked: Sequence[int]) -> tuple[tuple[str, str], ...]:
+    """The ``why`` of each picked choice: for a right answer, or once the answer is revealed."""
+    chosen = (question.choices[index] for index in picked)
+    return tuple((choice.text, choice.why) for choice in chosen if choice.why)
 
 
 def read_numbers(text: str) -> Any:
     """A learner's number or tensor, as typed or pasted: ``18``, ``[10, 14, 18]``, ``[10. 14. 18.]``,
     ``tensor([10., 14., 18.], grad_fn=<AddBackward0>)``. Read with :func:`ast.literal_eval`, never
     ``eval``."""
+    if len(text) > MAX_ANSWER_CHARS:
+        raise ValueError(f"not a number or a list of numbers: {len(text)} characters is too long")
     text = re.sub(r"<[^<>]*>", "None", text.strip())  # grad_fn=<AddBackward0> as torch prints it
     for attempt in (text, re.sub(r"(?<=[\d.\]])\s+(?=[-+\d.\[])", ", ", text)):
         try:
             node = ast.parse(attempt, mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):
             continue
         # tensor([...]), torch.tensor(...), np.array(...), torch.Size([...]): read the first argument
         if isinstance(node, ast.Call) and node.args:
@@ -85,7 +110,7 @@ def read_numbers(text: str) -> Any:
                 node = node.args[0]
         try:
             return as_numbers(ast.literal_eval(node))
-        except (ValueError, TypeError, SyntaxError):
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             continue
     raise ValueError(f"not a number or a list of numbers: {text!r}")
 
@@ -129,59 +154,49 @@ def _format(value: Any) -> str:
 # ---------------------------------------------------------------------------------------- public API
 
 
-def select(
-    quiz: Quiz, *, question: int | None = None, shuffle: bool = False, seed: int | None = None
-) -> Quiz:
-    """One question (counting from 1) and/or shuffled questions and choices; reproducible with seed."""
-    questions = quiz.questions
-    if question is not None:
-        if not 1 <= question <= len(questions):
-            raise QuizError(
-                f"{quiz.name!r} has {len(questions)} questions; "
-                f"pick a question number from 1 to {len(questions)}, not {question}."
-            )
-        questions = (questions[question - 1],)
-    if seed is not None and not shuffle:
-        raise QuizError("A seed only matters when shuffling: add --shuffle (shuffle=True in Python).")
-    if shuffle:
-        rng = random.Random(seed)
-        questions = tuple(rng.sample(questions, len(questions)))
-        questions = tuple(replace(q, choices=tuple(rng.sample(q.choices, len(q.choices)))) for q in questions)
-    return replace(quiz, questions=questions)
-
-
 def quiz(
     source: str | Path,
     *,
-    question: int | None = None,
+    question: QuestionRefs = None,
+    skip: QuestionRefs = None,
+    pick: int | None = None,
     shuffle: bool = False,
     seed: int | None = None,
     reveal_after: int | Literal["never"] | None = None,
     lock_when_correct: bool | None = None,
+    save: bool = False,
 ) -> QuizWidget:
     """A quiz widget: a bundled or registered quiz by name, or your own ``.toml`` file.
 
-    Answers are checked in the kernel; the browser never holds the key. ``reveal_after`` (tries, or
-    ``"never"``) and ``lock_when_correct`` override what the quiz file says.
+    Answers are checked in the kernel; the browser never holds the key. ``question`` chooses
+    questions by number (from 1) or id, or a list of them (``"seed-gradient,detach"``); ``skip``
+    leaves some out; ``pick`` draws that many at random, reproducibly with ``seed``. ``reveal_after``
+    (tries, or ``"never"``) and ``lock_when_correct`` override what the quiz file says. ``save=True``
+    keeps the learner's answers in the notebook file (see ``docs/quiz-format.md``).
 
     Examples
     --------
     >>> import torchlesson
-    >>> w = torchlesson.quiz("autograd", question=5)
-    >>> w.check(w.questions[0]["id"], "tensor([10., 14., 18.])")["status"]
+    >>> w = torchlesson.quiz("autograd", question="seed-gradient")
+    >>> w.check("seed-gradient", "tensor([10., 14., 18.])")["status"]
     'correct'
     """
     from ._quiz_widget import QuizWidget
 
-    loaded = select(load(source), question=question, shuffle=shuffle, seed=seed)
-    if reveal_after is not None:
-        try:
-            loaded = replace(loaded, reveal_after=reveal_after_value(reveal_after))
-        except ValueError as exc:
-            raise QuizError(f"reveal_after: {exc}") from None
-    if lock_when_correct is not None:
-        loaded = replace(loaded, lock_when_correct=bool(lock_when_correct))
-    return QuizWidget(loaded)
+    loaded = select(load(source), question=question, skip=skip, pick=pick, shuffle=shuffle, seed=seed)
+    overrides = {}
+    for name, value, rule in (
+        ("reveal_after", reveal_after, reveal_after_value),
+        ("lock_when_correct", lock_when_correct, lock_value),
+    ):
+        if value is not None:
+            try:
+                overrides[name] = rule(value)
+            except ValueError as exc:
+                raise QuizError(f"{name}: {exc}") from None
+    if not isinstance(save, bool):
+        raise QuizError(f"save takes True or False, not {save!r}.")
+    return QuizWidget(replace(loaded, **overrides), save=save)
 
 
 @dataclass(frozen=True)
@@ -228,11 +243,13 @@ def list_quizzes() -> QuizList:
 
 
 def quiz_results() -> list[dict[str, Any]]:
-    """The answers and score of every quiz drawn in this kernel, in the order they were drawn.
+    """The answers and score of every quiz shown in this kernel, in the order they were shown.
 
-    Each entry is plain data (JSON-ready): ``quiz``, ``title``, ``score``, ``total`` and one dict per
-    question with ``id``, ``solved``, ``tries``, ``first_try`` and every ``answers`` tried. One widget's
-    results are ``widget.results``.
+    Each entry is plain data (JSON-ready): ``quiz``, ``title``, ``shown_at``, ``score``, ``total``
+    and one dict per question with ``id``, ``solved``, ``tries``, ``first_try`` and every
+    ``answers`` tried, each with its ``time``. One widget's results are ``widget.results``; a quiz
+    that was built but never displayed is not listed. To keep them in a file, see
+    :func:`torchlesson.export_quiz_results`.
     """
     from ._quiz_widget import drawn
 

@@ -19,7 +19,9 @@ import traitlets
 from pygments.lexers import PythonLexer
 from pygments.token import Comment, Keyword, Name, Number, Operator, String
 
-from ._quiz import Quiz, QuizError, answer_text, grade
+from ._quiz import Quiz, QuizError
+from ._quiz_saving import Place, saved_output
+from ._quiz_sheet import AnswerSheet, now
 
 __all__ = ["QuizWidget"]
 
@@ -29,8 +31,10 @@ _STATIC = pathlib.Path(__file__).parent / "static"
 # The synced state (``content`` and ``feedback``) is all the browser ever gets. ``content`` holds
 # questions and choices under opaque ids (c0, c1, ... in display order), never ``correct`` flags or
 # a choice's ``why``. ``feedback`` gains an entry only when the learner checks an answer, and then
-# carries the explanations of the choices *they* picked; the question's explanation and the right
-# answer arrive once they are right, or when the quiz's ``reveal_after`` tries are used up.
+# carries the explanation of the choice *they* picked (single choice; a wrong multiple-choice answer
+# gets none, see NOTE [multiple-choice feedback] in _quiz.py); the question's explanation and the
+# right answer arrive once they are right, or when the quiz's ``reveal_after`` tries are used up.
+# A saving quiz's record (NOTE [answers saved in the notebook]) holds only the learner's own tries.
 # tests/test_quiz_widget.py and tests/test_quiz_browser.py hold us to this.
 
 # Token classes for highlighted code; static/quiz.css colours them for light and dark themes.
@@ -92,14 +96,16 @@ class QuizWidget(anywidget.AnyWidget):
     content = traitlets.Dict().tag(sync=True)  # questions and choices, no key
     feedback = traitlets.Dict().tag(sync=True)  # question id -> verdict on the learner's last answer
 
-    def __init__(self, quiz: Quiz, **kwargs: Any) -> None:
+    def __init__(self, quiz: Quiz, *, save: bool = False, **kwargs: Any) -> None:
         super().__init__(content=_public(quiz), **kwargs)
         self._quiz = quiz
-        self._questions = {question.id: question for question in quiz.questions}
-        self._attempts: dict[str, list[dict[str, Any]]] = {question.id: [] for question in quiz.questions}
-        self._checks = itertools.count(1)
+        self._sheet = AnswerSheet(quiz)
+        self._save = save
+        self._saved_output: Any = None  # the display handle of the one-line output holding the answers
+        self._place: Place | None = None
+        self._taken_over = 0
+        self._shown = False
         self.on_msg(self._on_message)
-        _register(self)
 
     @property
     def questions(self) -> list[dict[str, Any]]:
@@ -112,105 +118,82 @@ class QuizWidget(anywidget.AnyWidget):
         ``answer`` is the id (or list of ids) of the picked choices, or the typed text of a numeric
         answer.
         """
-        question = self._questions.get(question_id)
-        if question is None:
-            raise QuizError(
-                f"This quiz has no question {question_id!r}; it has {', '.join(self._questions)}."
-            )
-        shown = self.feedback.get(question_id)
-        if shown is not None and shown["locked"]:
-            return shown
-        attempts = self._attempts[question_id]
-        if question.kind == "numeric":
-            picked: Any = str(answer)
-            verdict = grade(question, picked)
-            recorded: Any = picked
-        else:
-            ids = [answer] if isinstance(answer, str) else list(answer)
-            try:
-                indices = [int(str(choice_id).removeprefix("c")) for choice_id in ids]
-            except ValueError:
-                raise QuizError(
-                    f"Unknown choice ids {ids!r}; choices are c0..c{len(question.choices) - 1}."
-                ) from None
-            verdict = grade(question, indices)
-            picked = ids
-            recorded = [question.choices[index].text for index in sorted(set(indices))]
-        if verdict.readable:
-            attempts.append({"answer": recorded, "correct": verdict.correct})
-        solved = self._solved(question_id)
-        tries = len(attempts)
-        reveal_after = self._quiz.reveal_after
-        revealed = not verdict.correct and reveal_after is not None and tries >= reveal_after
-        entry: dict[str, Any] = {
-            "status": "correct" if verdict.correct else ("wrong" if verdict.readable else "unreadable"),
-            "notes": [list(note) for note in verdict.notes],
-            "check": next(self._checks),  # a new value even for a repeated answer, so views update
-            "picked": picked,
-            "tries": tries,
-            "solved": solved,
-            "locked": verdict.correct and self._quiz.lock_when_correct,
-        }
-        if verdict.correct or revealed:
-            entry["explanation"] = question.explanation
-        if revealed:
-            entry["answer"] = answer_text(question)
-            entry["answer_ids"] = [f"c{i}" for i, choice in enumerate(question.choices) if choice.correct]
-        self.feedback = {**self.feedback, question_id: entry}
+        entry = self._sheet.answer(question_id, answer)
+        self.feedback = dict(self._sheet.feedback)
+        self._keep_answers()
         return entry
 
     def _on_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "check":
             return
+        self._mark_shown()  # a message from a view: it was shown (marimo shows widgets without IPython)
         try:
-            self.check(str(content.get("question")), content.get("answer", ""))
+            self.check(content.get("question"), content.get("answer"))
         except QuizError as error:  # a stale or tampered view: tell it, instead of raising in the kernel
             self.send({"type": "error", "question": content.get("question"), "message": str(error)})
-
-    def _solved(self, question_id: str) -> bool:
-        return any(attempt["correct"] for attempt in self._attempts[question_id])
 
     @property
     def score(self) -> tuple[int, int]:
         """(questions answered correctly, questions shown)."""
-        return sum(map(self._solved, self._attempts)), len(self._attempts)
+        return self._sheet.score
 
     @property
     def results(self) -> dict[str, Any]:
         """The learner's answers and score, as plain data for a teacher collecting results."""
-        questions = []
-        for question in self._quiz.questions:
-            attempts = self._attempts[question.id]
-            questions.append({
-                "id": question.id,
-                "prompt": question.prompt,
-                "solved": self._solved(question.id),
-                "tries": len(attempts),
-                "first_try": bool(attempts) and attempts[0]["correct"],
-                "answers": [dict(attempt) for attempt in attempts],
-            })  # fmt: skip
-        score, total = self.score
-        return {
-            "quiz": self._quiz.name,
-            "title": self._quiz.title,
-            "score": score,
-            "total": total,
-            "questions": questions,
-        }
+        return self._sheet.results
 
     def __repr__(self) -> str:
         score, total = self.score
         return f"QuizWidget({self._quiz.name!r}, {score} of {total} correct)"
 
+    # -- being shown ------------------------------------------------------------------------------
+
+    def _mark_shown(self) -> None:
+        if not self._shown:
+            self._shown = True
+            self._sheet.shown_at = self._sheet.shown_at or now()
+            _register(self)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self._mark_shown()
         bundle = super()._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
         data = {**data, "text/plain": text_summary(self._quiz), "text/html": static_html(self._quiz)}
         return data, metadata
 
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Show the widget; a saving quiz first takes over its saved answers, then shows the line
+        that keeps them (NOTE [answers saved in the notebook])."""
+        from IPython import get_ipython
+        from IPython.display import display
 
-# NOTE [why a module registry]: quiz_results() must find the quizzes a notebook drew without the
-# learner keeping a variable for each. Weak references only: closing or dropping a widget drops it.
+        if self._save and self._place is None:
+            self._place = Place(get_ipython())
+            self._taken_over = self._sheet.replay(self._place.saved_tries(self._sheet))
+            self.feedback = dict(self._sheet.feedback)
+        data, metadata = self._repr_mimebundle_(**kwargs)
+        display(data, metadata=metadata, raw=True)
+        if self._save:
+            text, record = saved_output(self._sheet, self._taken_over)
+            if self._saved_output is None:
+                self._saved_output = display(text, metadata=record, raw=True, display_id=True)
+            else:  # shown again: one more line with the same display id, so every copy is updated
+                self._saved_output.display(text, metadata=record, raw=True)
+            self._place.remember(self._sheet)
+
+    def _keep_answers(self) -> None:
+        if self._saved_output is None:
+            return
+        text, record = saved_output(self._sheet, self._taken_over)
+        self._saved_output.update(text, metadata=record, raw=True)
+        if self._place is not None:
+            self._place.remember(self._sheet)
+
+
+# NOTE [why a module registry]: quiz_results() must find the quizzes a notebook showed without the
+# learner keeping a variable for each. A quiz enters it when it is shown (IPython displays it, or a
+# view sends an answer), not when it is built. Weak references only: closing or dropping a widget
+# drops it.
 _DRAWN: weakref.WeakValueDictionary[int, QuizWidget] = weakref.WeakValueDictionary()
 _ORDER = itertools.count()
 
@@ -220,7 +203,7 @@ def _register(widget: QuizWidget) -> None:
 
 
 def drawn() -> list[QuizWidget]:
-    """The quiz widgets still open, oldest first (``close()`` drops a widget from the results)."""
+    """The quiz widgets shown and still open, oldest first (``close()`` drops a widget)."""
     widgets = (_DRAWN.get(key) for key in sorted(_DRAWN.keys()))
     return [widget for widget in widgets if widget is not None and widget.comm is not None]
 

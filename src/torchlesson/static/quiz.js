@@ -45,6 +45,13 @@ function codeBlock(runs) {
   return pre;
 }
 
+/** Make `node` a polite live region. */
+function status(node) {
+  node.setAttribute("role", "status");
+  node.setAttribute("aria-live", "polite");
+  return node;
+}
+
 const STATUS = {
   correct: ["✓", "Correct"],
   wrong: ["✗", "Not yet"],
@@ -111,12 +118,12 @@ function questionView(q, total, uid, send) {
   const retry = /** @type {HTMLButtonElement} */ (h("button", "tlq-retry", "Try again"));
   retry.type = "button";
   retry.hidden = true;
-  const local = h("span", "tlq-local");
+  // Every message is a status: live regions that exist, rendered and empty, from the start (a region
+  // that enters the accessibility tree already filled is often not announced), so screen readers
+  // announce "Pick an answer first." and each verdict as they appear.
+  const local = status(h("span", "tlq-local"));
   actions.append(check, retry, local);
-  // A live region that exists from the start, so screen readers announce each verdict.
-  const feedback = h("div", "tlq-feedback");
-  feedback.setAttribute("role", "status");
-  feedback.setAttribute("aria-live", "polite");
+  const feedback = status(h("div", "tlq-feedback"));
   feedback.tabIndex = -1;
   fieldset.append(actions, feedback);
   form.append(fieldset);
