@@ -768,3 +768,17 @@ def test_each_node_of_an_inplace_modified_tensor_keeps_the_gradient_it_received(
     assert [passage["node_grads"][n]["values"] for n in muls] == [received["v1"], received["v0"]]
     assert passage["grads"][trace.tensor("y")["id"]]["values"] == received["v0"]  # the slot: oldest
     assert trace.tensor("x")["grad"]["values"] == [6.0, 6.0, 6.0]
+
+
+@pytest.mark.parametrize(
+    "modify",
+    ["y.mul_(2)", "y.detach().zero_()", "y.detach()[1:].fill_(0)", "y[0] = 5", "y.view(3, 1).add_(1)"],
+)
+def test_a_backward_broken_in_place_names_the_write_whichever_tensor_made_it(ipython, modify):
+    """The write that broke backward is found through any tensor on the same memory: the tensor
+    itself, a detached alias, a slice of one, a view."""
+    code = f"import torch\nx = torch.ones(3, requires_grad=True)\ny = x.sigmoid()\n{modify}\ny.sum().backward()\n"
+    run, trace = run_traced(ipython, code, "magic")
+    assert isinstance(run.error, RuntimeError) and "modified by an inplace operation" in str(run.error)
+    culprit = next(op for op in trace.ops if op["id"] == trace.error["modified_by"])
+    assert culprit["line"] == 4 and culprit["inplace"]

@@ -108,7 +108,11 @@ def held_in_plain_run(ipython, code: str) -> dict[str, set[tuple]]:
 
     def calls(frame, event, arg):
         name = frame.f_code.co_name  # IPython 7.34 names a cell's code "<cell line: N>"
-        if event == "call" and frame.f_globals is ipython.user_ns and name.startswith(("<module>", "<cell line:")):
+        if (
+            event == "call"
+            and frame.f_globals is ipython.user_ns
+            and name.startswith(("<module>", "<cell line:"))
+        ):
             return local
         return None
 

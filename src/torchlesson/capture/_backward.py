@@ -34,7 +34,7 @@ from ._calls import BACKWARD, GRAD, signature, tensors_in
 from ._forward import Forward
 from ._frames import Block
 from ._leaf_gradients import LeafGradients
-from ._recording import Recording, own_reads
+from ._recording import Recording, own_reads, storage_of
 
 _VERSION_ERROR = re.compile(r"output (\d+) of (\w+), is at version (\d+); expected version (\d+)")
 
@@ -216,8 +216,18 @@ class Backward:
                 if node["name"] == node_name or node["name"].startswith(node_name + "Backward")
                 for out in node["outputs"].values()
             }
+            # the same memory, written through another tensor: a detached alias or a view of it
+            memory = {
+                storage_of(ref()) for ref in (self.rec.slot(t)[1] for t in candidates) if ref() is not None
+            }
+            memory.discard(None)
             for op in reversed(ops):
-                if op["inplace"] and any(op.get("version", {}).get(t) == version for t in candidates):
+                if not op["inplace"]:
+                    continue
+                written = op.get("version", {})
+                if any(written.get(t) == version for t in candidates) or (
+                    op.get("_storage") in memory and version in written.values()
+                ):
                     modified_by = op["id"]
                     break
             if modified_by is None:

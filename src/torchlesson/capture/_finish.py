@@ -165,6 +165,7 @@ def _as_dict(tracer: Tracer, lines: list[str], named_modules) -> dict:
     for op in forward.ops:
         op.pop("_at", None)
         op.pop("_seq", None)
+        op.pop("_storage", None)
     modules = dict(forward.module_classes)
     for var, module in named_modules:
         for path, sub in module.named_modules(prefix=var):

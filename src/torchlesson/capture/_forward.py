@@ -37,7 +37,7 @@ from ._calls import (
 from ._frames import _APPLY, Block, Site, local
 from ._leaf_gradients import LeafGradients
 from ._names import Bindings
-from ._recording import Recording
+from ._recording import Recording, storage_of
 
 # NOTE [uninitialised memory]: operations that hand out memory as they found it
 _UNINITIALISED = frozenset(
@@ -347,6 +347,7 @@ class Forward:
                 self.rewritten.add(record["id"])
             op["outputs"].append(record["id"])
             op["version"][record["id"]] = _facts.version_of(tensor)
+            op["_storage"] = storage_of(tensor)  # a failing backward may name another tensor on it
 
     def _find_cut(self, op: dict, name: str, inputs: list[torch.Tensor], out, grad_enabled: bool) -> None:
         """Where gradient flow stops, for operations the learner's own code called."""
