@@ -782,3 +782,67 @@ def test_a_backward_broken_in_place_names_the_write_whichever_tensor_made_it(ipy
     assert isinstance(run.error, RuntimeError) and "modified by an inplace operation" in str(run.error)
     culprit = next(op for op in trace.ops if op["id"] == trace.error["modified_by"])
     assert culprit["line"] == 4 and culprit["inplace"]
+
+
+TRAINING_LOOP = """\
+import torch
+from torch import nn
+torch.manual_seed(0)
+net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+opt = torch.optim.{optimizer}(net.parameters(), lr=0.1)
+x = torch.randn(5, 4)
+norms = []
+for step in range(2):
+    opt.zero_grad(set_to_none={to_none})
+    loss = net(x).pow(2).mean()
+    loss.backward()
+    before = [p.detach().norm().item() for p in net.parameters()]
+    opt.step()
+    norms.append((before, [p.detach().norm().item() for p in net.parameters()]))
+"""
+
+
+@pytest.mark.parametrize(("optimizer", "to_none"), [("SGD", True), ("SGD", False), ("Adam", True)])
+def test_each_optimizer_call_lists_what_it_did(ipython, entry, optimizer, to_none):
+    code = TRAINING_LOOP.format(optimizer=optimizer, to_none=to_none)
+    off = line_offset(entry)
+    run, trace = run_traced(ipython, code, entry)
+    assert run.error is None
+    calls = trace.to_dict()["optimizer_calls"]
+    steps = [c for c in calls if c["method"] == "step"]
+    assert len(steps) == 2
+    params = [trace.tensor(f"net.{path}")["id"] for path in ("0.weight", "0.bias", "2.weight", "2.bias")]
+    for step, (before, after) in zip(steps, ipython.user_ns["norms"], strict=True):
+        assert (step["optimizer"], step["class"], step["lr"], step["line"]) == (
+            "opt",
+            optimizer,
+            0.1,
+            13 + off,
+        )
+        assert list(step["updated"]) == params  # parameters only, not Adam's state
+        for tensor_id, b, a in zip(params, before, after, strict=True):
+            assert step["updated"][tensor_id]["before"] == pytest.approx(b, rel=1e-5)
+            assert step["updated"][tensor_id]["after"] == pytest.approx(a, rel=1e-5)
+        ops = {op["id"]: op for op in trace.ops}
+        assert step["ops"] and all(ops[o]["optimizer"] == step["id"] for o in step["ops"])
+        assert all(ops[o]["source"] == "opt.step()" for o in step["ops"])
+    zero = [c for c in calls if c["method"] == "zero_grad"]
+    if to_none:  # the first zero_grad had nothing to clear; p.grad = None is no operation
+        assert [c["cleared"] for c in zero] == [params]
+    else:
+        assert len(zero) == 1 and zero[0]["ops"] and zero[0]["cleared"] == []
+    forward = [op for op in trace.ops if "optimizer" not in op and "constructor" not in op]
+    assert {op["source"] for op in forward} >= {"net(x)", "net(x).pow(2).mean()"}
+
+
+def test_a_constructors_operations_name_it(ipython, entry):
+    code = "import torch\nfrom torch import nn\nhead = nn.Linear(20, 3)\nx = torch.ones(2, 20)\ny = head(x)\n"
+    _, trace = run_traced(ipython, code, entry)
+    built = [op for op in trace.ops if op.get("constructor")]
+    assert {op["constructor"] for op in built} == {"Linear"}
+    assert {op["source"] for op in built} == {"nn.Linear(20, 3)"}
+    assert {op["name"] for op in built} >= {"kaiming_uniform_", "uniform_"}
+    weight = trace.tensor("head.weight")
+    assert weight["created"] is True and weight["line"] == 3 + line_offset(entry)
+    linear = next(op for op in trace.ops if op["name"] == "linear")
+    assert "constructor" not in linear and linear["module"] == "head"

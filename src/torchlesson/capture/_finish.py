@@ -182,6 +182,7 @@ def _as_dict(tracer: Tracer, lines: list[str], named_modules) -> dict:
         "autograd": rec.graph.to_dict(),
         "backward": tracer.backward.passes,
         "cuts": forward.cuts,
+        "optimizer_calls": forward.optimizer_calls,
         "error": tracer.error,
         "stopped": rec.stopped,
         "truncated": rec.truncated,

@@ -7,6 +7,12 @@ version counter, and where gradient flow stops (cuts). It also names the module 
 ``autograd.Function`` that ran each call (NOTE [modules from the stack] in _frames.py) and folds each
 call of ``torch.compile``'d code into one operation (NOTE [compiled calls]).
 
+NOTE [optimizer calls]: every call of an optimizer's ``step`` or ``zero_grad`` made by the block is one
+entry of ``optimizer_calls``: which optimizer (the variable that holds it), its learning rate, the
+operations it ran, and, for ``step``, the 2-norm of each parameter it updated before and after (how far
+the step moved it); for ``zero_grad(set_to_none=True)``, whose ``p.grad = None`` is no operation, the
+gradients it cleared. The operations carry the entry's id (``optimizer``), so a picture can fold them.
+
 NOTE [compiled calls]: dynamo traces the function it compiles, and a function mode on the stack along
 with it, so while ``torch.compiler.is_compiling()`` the mode steps aside (the handler's first line) and
 the compiled graph has no trace of us. When compiled code runs, the mode sees whatever torch calls it
@@ -49,10 +55,11 @@ _next_sequence_nr = torch._C._autograd._get_sequence_nr if hasattr(torch._C, "_a
 class Call:
     """What the forward recorder knows of a torch call before it runs."""
 
-    __slots__ = ("at", "constructor", "direct", "grad_enabled", "in_function", "line", "module")
+    __slots__ = ("at", "constructor", "direct", "grad_enabled", "in_function", "line", "module", "optimizer")
 
     def __init__(self, site: Site | None, module: str | None, in_function: bool, grad_enabled: bool) -> None:
         self.constructor = None
+        self.optimizer: dict | None = None  # the optimizer call (step, zero_grad) it is part of
         if site is None:
             self.line, self.direct, self.at = None, False, None
         else:
@@ -67,6 +74,20 @@ class Call:
 
 
 _IN_COMPILED = object()  # before_call's answer for calls that run inside compiled code
+_GRAD = torch._C.TensorBase.grad  # the descriptor whose __set__ is `x.grad = ...`
+
+
+def _is_parameter(tensor: torch.Tensor) -> bool:
+    return isinstance(tensor, torch.nn.Parameter) or (tensor.is_leaf and tensor.requires_grad)
+
+
+def _norm(tensor: torch.Tensor) -> float | None:
+    """The 2-norm of a parameter an optimizer updates (before and after: how far the step moved it)."""
+    try:
+        value = float(torch.linalg.vector_norm(tensor.detach().float()))
+    except (RuntimeError, TypeError, NotImplementedError):  # no plain numbers to read
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def _constructed(instance: Any) -> str | None:
@@ -94,6 +115,8 @@ class Forward:
         self._compiled_key: Any = None
         self._finished_compiled: list[dict] = []  # compiled calls whose outputs may still be met
         self._made_in_function: list[tuple[dict, weakref.ref]] = []
+        self.optimizer_calls: list[dict] = []  # NOTE [optimizer calls]
+        self._optimizer_key: Any = None
 
     # ------------------------------------------------------------------ before the call runs
     def before_call(self, func, kind: int, args, kwargs, caller) -> Call | object | None:
@@ -105,6 +128,8 @@ class Forward:
             else:
                 self.leaf_grads.flush_touching(changed_in_place(func, args, kwargs))
         if kind == SET_ATTRIBUTE:
+            if func.__self__ is _GRAD and len(args) == 2 and args[1] is None:
+                self._grad_cleared(args[0], self.block.site(caller))
             return None
         site = self.block.site(caller)
         if site is None:
@@ -123,6 +148,10 @@ class Forward:
             self.refresh_function_outputs()
         self.bindings.passed(site)
         call = Call(site, module, in_function, torch.is_grad_enabled())
+        if site.optimizer is not None:
+            self._in_optimizer(site, call, func, args, kwargs)
+        else:
+            self._optimizer_key = None
         rec.current_module = module
         rec.current_constructor = call.constructor
         return call
@@ -259,6 +288,68 @@ class Forward:
         if self._made_in_function:
             self.refresh_function_outputs()
 
+    # ------------------------------------------------------------------ NOTE [optimizer calls]
+    def _in_optimizer(self, site: Site, call: Call, func, args, kwargs) -> None:
+        """A call made by an optimizer (``opt.step()``, ``opt.zero_grad()``) or its constructor."""
+        frame = site.optimizer
+        method = frame.f_code.co_name
+        instance = local(frame, "self")
+        if method == "wrapper":  # step() runs inside torch's profiling wrapper(*args, **kwargs)
+            method = getattr(local(frame, "func"), "__name__", method)
+            if instance is None:
+                instance = next(iter(local(frame, "args") or ()), None)
+        if not isinstance(instance, torch.optim.Optimizer):
+            return
+        if method == "__init__":
+            call.constructor = type(instance).__name__
+            return
+        entry = self._optimizer_call(instance, method, site)
+        call.optimizer = entry
+        if method == "step" and func is not None:
+            updated = entry["updated"]
+            for tensor in changed_in_place(func, args, kwargs):
+                if _is_parameter(tensor):
+                    tensor_id = self.input_id(tensor, site.line)
+                    updated.setdefault(tensor_id, {"before": _norm(tensor), "after": None})
+
+    def _optimizer_call(self, instance: torch.optim.Optimizer, method: str, site: Site) -> dict:
+        """The entry of the optimizer call running now: a new one once anything else ran between."""
+        key = (id(instance), method, site.frame.f_code, site.frame.f_lasti)
+        if key == self._optimizer_key:
+            return self.optimizer_calls[-1]
+        self._optimizer_key = key
+        group = instance.param_groups[0] if instance.param_groups else {}
+        lr = group.get("lr")
+        entry = {
+            "id": f"s{len(self.optimizer_calls)}",
+            "optimizer": self._variable_of(instance) or type(instance).__name__,
+            "class": type(instance).__name__,
+            "method": method,
+            "line": site.line,
+            "lr": float(lr) if isinstance(lr, (int, float, torch.Tensor)) else None,
+            "ops": [],
+            "updated": {},
+            "cleared": [],
+        }
+        self.optimizer_calls.append(entry)
+        return entry
+
+    def _variable_of(self, instance: Any) -> str | None:
+        return next(
+            (var for var, value in list(self.block.variables().items())
+             if value is instance and not var.startswith("_")),
+            None,
+        )  # fmt: skip
+
+    def _grad_cleared(self, tensor: torch.Tensor, site: Site | None) -> None:
+        """``p.grad = None``: when ``opt.zero_grad()`` does it, its entry lists the tensor."""
+        if site is None or site.optimizer is None:
+            return
+        call = Call(site, None, False, torch.is_grad_enabled())
+        self._in_optimizer(site, call, None, (), {})
+        if call.optimizer is not None:
+            call.optimizer["cleared"].append(self.input_id(tensor, site.line))
+
     # ------------------------------------------------------------------ after the call ran
     def record_op(self, func, args, kwargs, out, call: Call) -> None:
         rec = self.rec
@@ -298,6 +389,9 @@ class Forward:
               "module": call.module, "inplace": inplace or written is not None, "_at": call.at}  # fmt: skip
         if call.constructor is not None:
             op["constructor"] = call.constructor
+        if call.optimizer is not None:
+            op["optimizer"] = call.optimizer["id"]
+            call.optimizer["ops"].append(op["id"])
         self.ops.append(op)
         targets = list(tensors_in(written)) if written is not None else []
         if inplace and input_tensors and not targets:
@@ -308,6 +402,12 @@ class Forward:
             rec.mark_uninitialised(targets or list(tensors_in(out)))
         if targets:
             self._record_writes(op, name, targets, line)
+            if call.optimizer is not None and call.optimizer["updated"]:
+                updated = call.optimizer["updated"]
+                for tensor in targets:
+                    record = rec.record_of(tensor)
+                    if record is not None and record["id"] in updated:
+                        updated[record["id"]]["after"] = _norm(tensor)
         else:
             for tensor in tensors_in(out):
                 record = rec.record_of(tensor)

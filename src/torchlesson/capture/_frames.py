@@ -3,7 +3,8 @@
 The tracer needs, for every torch call it records, the line of the traced block that led to it, whether
 the block called it directly (``y = x * 2``) or through a function or module (``model(x)``), the
 ``nn.Module`` that ran it, the custom ``autograd.Function`` whose ``forward`` ran it, the constructor it
-ran in (``nn.Linear(20, 3)`` initialising its weight) and whether it ran inside ``torch.compile``'d code.
+ran in (``nn.Linear(20, 3)`` initialising its weight), whether it ran inside ``torch.compile``'d code, and
+the optimizer call it is part of (``opt.step()``).
 All of it is on the stack: :meth:`Block.site` walks it once, from the call up to the block.
 
 NOTE [tracer frames]: while tracing, our frames sit between the learner's code and each torch call it
@@ -38,6 +39,7 @@ DISPATCH_FILES: tuple[str, ...] = (torch.overrides.__file__,)
 _SKIPPED = frozenset((*TRACER_FILES, *DISPATCH_FILES))
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _DYNAMO_DIR = os.path.join(_TORCH_DIR, "_dynamo") + os.sep
+_OPTIM_DIR = os.path.join(_TORCH_DIR, "optim") + os.sep
 _CALL_IMPL = torch.nn.Module._call_impl.__code__
 _APPLY = torch.autograd.Function.apply.__func__.__code__
 # Python 3.10 and 3.11 run comprehensions in a frame of their own; the code in them is the block's
@@ -53,6 +55,7 @@ class Site(NamedTuple):
     scopes: list  # Module._call_impl and Function.apply frames, innermost first
     constructor: Any  # the outermost __init__ frame on the way, or None
     compiled: Any  # the outermost torch._dynamo frame (a torch.compile'd call), or None
+    optimizer: Any  # the outermost torch.optim frame (an optimizer's step or zero_grad), or None
 
 
 class Block:
@@ -84,7 +87,7 @@ class Block:
         stack (a call from outside the block, e.g. IPython's display machinery)."""
         depth = 0
         scopes: list = []
-        constructor = compiled = inner = None
+        constructor = compiled = optimizer = inner = None
         dispatched = False  # the frame below was torch's dispatch to a mode
         root_code, namespace = self.root_code, self.namespace
         while frame is not None:
@@ -106,7 +109,11 @@ class Block:
                     frame = frame.f_back
                     continue
                 if file.startswith(_DYNAMO_DIR):
-                    compiled = frame
+                    if _runs_compiled(frame):
+                        compiled = frame
+                    depth += 1
+                elif file.startswith(_OPTIM_DIR):
+                    optimizer = frame
                     depth += 1
                 elif code.co_name in _COMPREHENSIONS and (
                     frame.f_globals is namespace or (self.file is not None and file == self.file)
@@ -126,7 +133,7 @@ class Block:
         if self.file is None:
             self.file = frame.f_code.co_filename  # the cell's code, as IPython named it
         at = inner if inner is not None else frame
-        return Site(at.f_lineno, depth == 0, at, scopes, constructor, compiled)
+        return Site(at.f_lineno, depth == 0, at, scopes, constructor, compiled, optimizer)
 
     def error_line(self, exc: BaseException) -> int | None:
         """The block's line in the traceback (the innermost, if the block appears more than once)."""
@@ -140,6 +147,17 @@ class Block:
 
     def release(self) -> None:
         self.root_frame = None
+
+
+def _runs_compiled(frame) -> bool:
+    """Is this torch._dynamo frame the wrapper that runs (or compiles) a torch.compile'd callable?
+
+    ``compile_wrapper`` in torch 2.6+; ``_fn`` before, a name that ``torch._dynamo.disable`` wrappers
+    (the optimizer's ``zero_grad`` has one) also use, told apart by their context object."""
+    name = frame.f_code.co_name
+    if name == "compile_wrapper":
+        return True
+    return name == "_fn" and type(local(frame, "self")).__name__ not in ("DisableContext", "NoneType")
 
 
 def local(frame, name: str) -> Any:

@@ -191,17 +191,24 @@ def end_names(
 
 
 def expressions(records: list[dict], ops: list[dict], lines: list[str], source: str) -> None:
-    """Set each record's ``expression``: the source text of the block's instruction whose value it is.
+    """Set each record's ``expression``, the source text of the block's instruction whose value it
+    is, and each operation's ``source``, the text of the block's code that ran it.
 
     A tensor made by an operation the block called itself (``x.sum()``) is that instruction's value.
     One made inside a call of the block (``model(x)``, ``Square.apply(w)``) is the call's value when
     nothing else that call ran used it: the last layer's output, not the hidden ones.
     """
     used_at: dict[tuple, set[str]] = {}
+    texts: dict[tuple, str | None] = {}
     for op in ops:
         at = op.get("_at")
         if at is not None:
             used_at.setdefault(at[:2], set()).update(i["tensor"] for i in op["inputs"] if "tensor" in i)
+            if at[:2] not in texts:
+                texts[at[:2]] = _text(at, {"line": op["line"], "made_by": op["name"]}, lines, source)
+            op["source"] = texts[at[:2]]
+        else:
+            op["source"] = None
     made_at: dict[tuple, list[dict]] = {}
     for record in records:
         at = record.get("_at")
