@@ -243,6 +243,21 @@ def _as_numpy(t: torch.Tensor) -> np.ndarray | None:
         return None
 
 
+def norm_of(tensor: torch.Tensor) -> float | None:
+    """The 2-norm of a tensor's values (None where there are no plain finite numbers to read)."""
+    t = tensor.detach()
+    array = _as_numpy(t) if not dispatches_itself(type(t)) else None
+    try:
+        if array is not None:
+            wide = array if array.dtype.kind == "f" and array.itemsize >= 4 else array.astype(np.float64)
+            value = math.sqrt(max(float(np.dot(wide, wide)), 0.0))
+        else:
+            value = float(torch.linalg.vector_norm(t.float()))
+    except (RuntimeError, TypeError, NotImplementedError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _finite(summary: dict[str, Any]) -> dict[str, Any]:
     for key in ("min", "max", "mean", "std", "norm"):
         if summary[key] is not None:

@@ -162,6 +162,8 @@ def _as_dict(tracer: Tracer, lines: list[str], named_modules) -> dict:
     for record in rec.records:
         for key in ("is_parameter", "_at", "_held", "_bound", "_final", "_call"):
             record.pop(key, None)
+    for entry in forward.optimizer_calls:
+        del entry["measured"]
     for op in forward.ops:
         op.pop("_at", None)
         op.pop("_seq", None)

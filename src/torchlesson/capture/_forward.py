@@ -81,13 +81,9 @@ def _is_parameter(tensor: torch.Tensor) -> bool:
     return isinstance(tensor, torch.nn.Parameter) or (tensor.is_leaf and tensor.requires_grad)
 
 
-def _norm(tensor: torch.Tensor) -> float | None:
-    """The 2-norm of a parameter an optimizer updates (before and after: how far the step moved it)."""
-    try:
-        value = float(torch.linalg.vector_norm(tensor.detach().float()))
-    except (RuntimeError, TypeError, NotImplementedError):  # no plain numbers to read
-        return None
-    return value if value == value and abs(value) != float("inf") else None
+# the first steps of a training loop say how far they moved each parameter; later ones only which
+# parameters they updated (a norm reads every number of a parameter, twice per step)
+MEASURED_STEPS = 10
 
 
 def _constructed(instance: Any) -> str | None:
@@ -117,6 +113,7 @@ class Forward:
         self._made_in_function: list[tuple[dict, weakref.ref]] = []
         self.optimizer_calls: list[dict] = []  # NOTE [optimizer calls]
         self._optimizer_key: Any = None
+        self._steps_measured = 0
 
     # ------------------------------------------------------------------ before the call runs
     def before_call(self, func, kind: int, args, kwargs, caller) -> Call | object | None:
@@ -307,10 +304,12 @@ class Forward:
         call.optimizer = entry
         if method == "step" and func is not None:
             updated = entry["updated"]
+            measured = entry["measured"]
             for tensor in changed_in_place(func, args, kwargs):
                 if _is_parameter(tensor):
                     tensor_id = self.input_id(tensor, site.line)
-                    updated.setdefault(tensor_id, {"before": _norm(tensor), "after": None})
+                    before = _facts.norm_of(tensor) if measured else None
+                    updated.setdefault(tensor_id, {"before": before, "after": None})
 
     def _optimizer_call(self, instance: torch.optim.Optimizer, method: str, site: Site) -> dict:
         """The entry of the optimizer call running now: a new one once anything else ran between."""
@@ -330,7 +329,9 @@ class Forward:
             "ops": [],
             "updated": {},
             "cleared": [],
+            "measured": method == "step" and self._steps_measured < MEASURED_STEPS,
         }
+        self._steps_measured += entry["measured"]
         self.optimizer_calls.append(entry)
         return entry
 
@@ -402,12 +403,12 @@ class Forward:
             rec.mark_uninitialised(targets or list(tensors_in(out)))
         if targets:
             self._record_writes(op, name, targets, line)
-            if call.optimizer is not None and call.optimizer["updated"]:
+            if call.optimizer is not None and call.optimizer["measured"]:
                 updated = call.optimizer["updated"]
                 for tensor in targets:
                     record = rec.record_of(tensor)
                     if record is not None and record["id"] in updated:
-                        updated[record["id"]]["after"] = _norm(tensor)
+                        updated[record["id"]]["after"] = _facts.norm_of(tensor)
         else:
             for tensor in tensors_in(out):
                 record = rec.record_of(tensor)

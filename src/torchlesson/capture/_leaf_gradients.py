@@ -26,13 +26,7 @@ from typing import Any
 import torch
 
 from . import _facts
-
-
-def _storage_of(tensor: torch.Tensor) -> int | None:
-    try:
-        return tensor.untyped_storage().data_ptr()
-    except (RuntimeError, NotImplementedError):  # sparse, nested or storage-less tensors
-        return None
+from ._recording import storage_of
 
 
 class LeafGradients:
@@ -62,13 +56,13 @@ class LeafGradients:
 
     def flush_touching(self, targets: list[torch.Tensor]) -> None:
         """Summarise the held gradients that share memory with ``targets`` (about to be changed)."""
-        storages = {_storage_of(t) for t in targets}
+        storages = {storage_of(t) for t in targets}
         storages.discard(None)
         if not storages:
             return
         keep = []
         for entry in self._held:
-            if _storage_of(entry[3]) in storages:
+            if storage_of(entry[3]) in storages:
                 self._summarize(entry)
             else:
                 keep.append(entry)
