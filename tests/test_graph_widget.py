@@ -12,8 +12,8 @@ import traitlets
 import _synthetic as synthetic
 from _seed import SEED_CELL
 from test_layout import inplace_broke_backward
-from torchlesson._graph_widget import _STATIC, GraphWidget
-from torchlesson._layout import layout
+from torchlesson.picture.layout import layout
+from torchlesson.picture.widget import _STATIC, GraphWidget
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 GRAPH_JS = _STATIC / "graph.js"

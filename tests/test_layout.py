@@ -13,8 +13,8 @@ from torch import nn
 
 import torchlesson
 from _synthetic import SHAPES, TraceBuilder, diamonds, failing_matmul, forward_node_count, mlp, seed, summary
-from torchlesson._labels import op_label, short_name, tensor_label
-from torchlesson._layout import layout
+from torchlesson.picture.labels import op_label, short_name, tensor_label
+from torchlesson.picture.layout import layout
 
 
 def by_label(lay: dict, kind: str | None = None) -> dict[str, dict]:

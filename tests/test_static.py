@@ -11,8 +11,8 @@ from nbconvert import HTMLExporter
 
 from _synthetic import TraceBuilder, failing_matmul, mlp, seed
 from test_layout import inplace_broke_backward
-from torchlesson._layout import layout
-from torchlesson._static import to_dot, to_html, to_svg
+from torchlesson.picture.layout import layout
+from torchlesson.picture.svg import to_dot, to_html, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 

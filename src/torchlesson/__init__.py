@@ -41,7 +41,7 @@ __all__ = [
 _LAZY = {
     "trace": "_capture",
     "Trace": "_model",
-    "GraphWidget": "_graph_widget",
+    "GraphWidget": "picture.widget",
     "quiz": "_quiz",
     "list_quizzes": "_quiz",
     "quiz_results": "_quiz",
@@ -50,10 +50,10 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._capture import trace
-    from ._graph_widget import GraphWidget
     from ._model import Trace
     from ._quiz import list_quizzes, quiz, quiz_results
     from ._quiz_widget import QuizWidget
+    from .picture.widget import GraphWidget
 
 
 def __getattr__(name: str) -> Any:

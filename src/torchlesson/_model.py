@@ -120,31 +120,31 @@ class Trace:
     # ------------------------------------------------------------------ renderings
     def text_view(self) -> TextView:
         """A plain-text summary (what ``%%autograd_trace --text`` shows)."""
-        from ._text import render_text
+        from .picture.text import render_text
 
         return TextView(render_text(self._d))
 
     def to_svg(self, view: str = "forward") -> str:
         """A standalone SVG drawing of the graph (``view``: ``"forward"`` or ``"autograd"``)."""
-        from ._static import to_svg
+        from .picture.svg import to_svg
 
         return to_svg(self._d, view=view)
 
     def to_dot(self, view: str = "forward") -> str:
         """Graphviz DOT source of the graph, for people who use torchviz and Graphviz."""
-        from ._static import to_dot
+        from .picture.svg import to_dot
 
         return to_dot(self._d, view=view)
 
     def to_html(self) -> str:
         """An HTML fragment with the graph as inline SVG (for places without a widget manager)."""
-        from ._static import to_html
+        from .picture.svg import to_html
 
         return to_html(self._d)
 
     def widget(self):
         """The interactive graph widget for this trace."""
-        from ._graph_widget import GraphWidget
+        from .picture.widget import GraphWidget
 
         return GraphWidget(self._d)
 
@@ -167,7 +167,7 @@ class Trace:
     def __repr__(self) -> str:
         if self._data is None:
             return "<Trace (still recording)>"
-        from ._text import render_text
+        from .picture.text import render_text
 
         return render_text(self._d)
 

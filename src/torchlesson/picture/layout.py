@@ -10,8 +10,8 @@ Ranks go top-down and y grows down; in both views the graph's sources are on top
 starts at the inputs, the autograd view at the loss's grad_fn (the direction backward walks).
 
 This module owns the entry point and the layered structure (ranks, dummies, order within a rank);
-the graph it lays out comes from :mod:`torchlesson._graph`, the node texts from
-:mod:`torchlesson._labels`, the pixels from :mod:`torchlesson._placement`.
+the graph it lays out comes from :mod:`torchlesson.picture.graph`, the node texts from
+:mod:`torchlesson.picture.labels`, the pixels from :mod:`torchlesson.picture.placement`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
-from ._graph import (
+from .graph import (
     AUTO_COLLAPSE_NODES,
     Graph,
     auto_collapse,
@@ -34,7 +34,7 @@ from ._graph import (
     module_types,
     prefixes,
 )
-from ._placement import SWEEPS, geometry, x_coordinates
+from .placement import SWEEPS, geometry, x_coordinates
 
 SCHEMA = "torchlesson.trace/1"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._labels import (
+from .labels import (
     CHAR_W,
     MAX_GRAD_LABEL,
     MAX_LABEL,

@@ -1,6 +1,6 @@
 """The interactive graph widget: what a ``%%autograd_trace`` cell built, drawn in the notebook.
 
-Layout in Python, drawing in JavaScript: the positions come from :func:`torchlesson._layout.layout`
+Layout in Python, drawing in JavaScript: the positions come from :func:`torchlesson.picture.layout.layout`
 (the same ones the static SVG uses); ``static/graph.js`` draws them, replays backward and handles
 selection, pan and zoom. The widget never touches torch objects: it renders ``Trace.to_dict()``.
 """
@@ -14,12 +14,12 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ._labels import tensor_label
-from ._layout import layout
+from .labels import tensor_label
+from .layout import layout
 
 __all__ = ["GraphWidget"]
 
-_STATIC = pathlib.Path(__file__).parent / "static"
+_STATIC = pathlib.Path(__file__).parent.parent / "static"
 VIEWS = ("forward", "autograd")
 
 # NOTE [what the browser gets]

@@ -1,6 +1,6 @@
 """Static renderings of a trace's graph: standalone SVG, an HTML fragment, Graphviz DOT.
 
-They draw :func:`torchlesson._layout.layout`, the same positions the widget draws, for places where
+They draw :func:`torchlesson.picture.layout.layout`, the same positions the widget draws, for places where
 no widget manager runs. Every piece of user text (names, labels, values, messages) goes through
 ``html.escape`` (and control characters that XML forbids are dropped), so the SVG parses as XML
 and a tensor named ``</svg><script>`` stays text. Inline presentation attributes only, no
@@ -27,9 +27,9 @@ import re
 from html import escape
 from typing import Any
 
-from ._graph import GRAD_ROW_H, TENSOR_H
-from ._labels import CHAR_W, facts_text, format_values, shorten, summary_text, tensor_label
-from ._layout import layout
+from .graph import GRAD_ROW_H, TENSOR_H
+from .labels import CHAR_W, facts_text, format_values, shorten, summary_text, tensor_label
+from .layout import layout
 
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
 TEXT, MUTED, GRAD, GRAD_FILL, RED = "#1f2328", "#57606a", "#1a7f37", "#dafbe1", "#cf222e"
@@ -59,7 +59,7 @@ def _esc(text: Any) -> str:
 def to_svg(trace: dict[str, Any], view: str = "forward", **options: Any) -> str:
     """A standalone SVG picture of the trace's forward or autograd graph.
 
-    ``options`` go to :func:`~torchlesson._layout.layout` (``collapsed``, ``max_nodes``).
+    ``options`` go to :func:`~torchlesson.picture.layout.layout` (``collapsed``, ``max_nodes``).
 
     >>> svg = to_svg({"tensors": [{"id": "t0", "name": "x", "shape": [3], "dtype": "float32"}]})
     >>> svg.startswith("<svg")

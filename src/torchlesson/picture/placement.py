@@ -1,6 +1,6 @@
 """Ordered layers -> pixels: x per vertex, y per rank, module boxes and edge polylines.
 
-Takes the layers :mod:`torchlesson._layout` ranked and ordered (nodes and the dummy vertices that
+Takes the layers :mod:`torchlesson.picture.layout` ranked and ordered (nodes and the dummy vertices that
 carry long edges) and turns them into the coordinates the widget and the static SVG draw: x by
 averaging neighbours while keeping the order, sibling module boxes moved apart, y per rank with
 room for module titles, then everything shifted to the margin.
@@ -12,7 +12,7 @@ import math
 from itertools import pairwise
 from typing import Any
 
-from ._graph import Graph, common_prefix
+from .graph import Graph, common_prefix
 
 SWEEPS = 4  # passes of _layout's ordering and of x here (down, up, down, up): fixed, so time stays linear
 NODE_GAP, DUMMY_GAP, RANK_GAP = 18.0, 8.0, 34.0

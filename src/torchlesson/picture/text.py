@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._labels import root_label, shape_text, tensor_label
+from .labels import root_label, shape_text, tensor_label
 
 MAX_TENSOR_ROWS = 40
 MAX_OP_ROWS = 40

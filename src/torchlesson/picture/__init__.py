@@ -1,0 +1,10 @@
+"""The picture: ``Trace.to_dict()`` -> what a learner sees (the graph widget, a static SVG, text).
+
+Data flows one way, and every step renders from plain data, never from torch objects::
+
+    trace dict ──► graph    the nodes and edges of one view (forward: tensors and ops; autograd: grad_fns)
+               ──► layout   ranks, order and pixels (placement), modules collapsed
+               ──► svg      a standalone SVG, an HTML fragment and Graphviz DOT (saved notebooks, exports)
+               ──► widget   the interactive graph (``static/graph.js`` draws, Python decides what it says)
+               ──► text     the plain-text summary (``--text``, ``text/plain``, ``repr(trace)``)
+"""
