@@ -6,7 +6,6 @@ and never touches torch objects.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from typing import Any
@@ -149,20 +148,9 @@ class Trace:
         return GraphWidget(self._d)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
-        with contextlib.suppress(ImportError):
-            bundle["text/html"] = self.to_html()
-        try:
-            widget_bundle = self.widget()._repr_mimebundle_()
-        except ImportError:
-            widget_bundle = None
-        if isinstance(widget_bundle, tuple):
-            widget_bundle = widget_bundle[0]
-        if widget_bundle:
-            view = widget_bundle.get("application/vnd.jupyter.widget-view+json")
-            if view is not None:
-                bundle["application/vnd.jupyter.widget-view+json"] = view
-        return bundle
+        from .picture import display_bundle  # NOTE [the display is total] in picture/failures.py
+
+        return display_bundle(self._d)
 
     def __repr__(self) -> str:
         if self._data is None:

@@ -7,4 +7,13 @@ Data flows one way, and every step renders from plain data, never from torch obj
                ──► svg      a standalone SVG, an HTML fragment and Graphviz DOT (saved notebooks, exports)
                ──► widget   the interactive graph (``static/graph.js`` draws, Python decides what it says)
                ──► text     the plain-text summary (``--text``, ``text/plain``, ``repr(trace)``)
+
+:func:`display_bundle` is what a notebook shows for a trace: each part is made on its own, so that one
+that fails leaves the others and says so (NOTE [the display is total]).
 """
+
+from __future__ import annotations
+
+from .display import display_bundle
+
+__all__ = ["display_bundle"]

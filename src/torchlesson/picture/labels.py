@@ -48,9 +48,18 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def first_line(message: Any) -> str:
+    """The first line of a message, or "" (``assert False`` and ``raise ValueError()`` have none)."""
+    lines = str(message or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def tensor_label(tensor: dict[str, Any]) -> str:
-    """A tensor's display name: its variable name; else, for one a module made, what it is there
-    (``model.0 output``, ``softmax in model.attn``); else ``tensor@line 3``."""
+    """A tensor's display name: the tracer's ``label`` when the trace has one (unique, never empty);
+    else its variable name; else, for one a module made, what it is there (``model.0 output``,
+    ``softmax in model.attn``); else ``tensor@line 3``."""
+    if tensor.get("label"):
+        return str(tensor["label"])
     if tensor.get("name"):
         return str(tensor["name"])
     if tensor.get("output_of"):
@@ -74,7 +83,7 @@ def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
     box = box if box is not None else tensor.get("module")
     if not box:
         return label
-    if tensor.get("name"):
+    if tensor.get("label") or tensor.get("name"):
         return label[len(box) + 1 :] if label.startswith(box + ".") else label
     if tensor.get("output_of") == box:
         return "output"
@@ -84,7 +93,7 @@ def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
 
 
 def shape_text(shape: Any) -> str:
-    if shape is None:
+    if not isinstance(shape, (list, tuple)):
         return "?"
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
@@ -95,7 +104,7 @@ def facts_text(item: dict[str, Any]) -> str:
     return f"{shape} {str(item.get('dtype') or '').removeprefix('torch.')}".strip()
 
 
-def _printed(values: Any) -> Iterator[Any]:
+def printed(values: Any) -> Iterator[Any]:
     """The pieces of nested lists in print order: ``"["``, ``", "``, ``"]"`` and the values
     (iteratively, for any depth). Strings, brackets or values such as ``"nan"``, print as they are."""
     stack: list[Any] = [values]
@@ -116,7 +125,7 @@ def format_values(values: Any, limit: int = 40) -> str | None:
     """Nested lists of numbers the way torch prints them (``[1., 2.5]``), or None if too long."""
     parts: list[str] = []
     length = 0
-    for item in _printed(values):
+    for item in printed(values):
         if isinstance(item, float) and item.is_integer():
             item = f"{item:.0f}."
         elif isinstance(item, float):
@@ -129,10 +138,14 @@ def format_values(values: Any, limit: int = 40) -> str | None:
 
 
 def summary_text(summary: dict[str, Any] | None) -> str | None:
-    """A summary's values when short, else its norm (``norm 3.464``)."""
-    if not summary:
+    """A summary's values when short, else its norm (``norm 3.464``); what could not be read says
+    why (``uninitialised``: ``torch.empty``'s garbage is never shown as numbers)."""
+    if not isinstance(summary, dict) or not summary:
         return None
-    if summary.get("values") is not None and summary.get("numel", 1) <= 6:
+    if summary.get("unavailable"):
+        return str(summary["unavailable"])
+    numel = summary.get("numel")
+    if summary.get("values") is not None and (not isinstance(numel, int) or numel <= 6):
         text = format_values(summary["values"], limit=24)
         if text is not None:
             return text
@@ -172,7 +185,7 @@ def torch_values_text(values: Any, dtype: str) -> str:
         format(float(item), spec) + suffix
         if spec and isinstance(item, numeric) and not isinstance(item, bool) and math.isfinite(item)
         else str(item)
-        for item in _printed(values)
+        for item in printed(values)
     )
 
 

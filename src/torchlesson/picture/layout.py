@@ -71,7 +71,7 @@ def layout(
         trace = trace.to_dict()
     if not isinstance(trace, dict):
         raise TypeError(f"layout() needs Trace.to_dict(), a dict, not {type(trace).__name__}")
-    schema = trace.get("schema", SCHEMA)
+    schema = trace.get("schema") or SCHEMA  # a trace without one is read as this schema's
     if schema != SCHEMA:
         raise ValueError(f"layout() reads traces of schema {SCHEMA!r}, this one is {schema!r}")
     if view not in ("forward", "autograd"):

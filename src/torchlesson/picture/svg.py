@@ -27,8 +27,9 @@ import re
 from html import escape
 from typing import Any
 
+from .failures import failed
 from .graph import GRAD_ROW_H, TENSOR_H
-from .labels import CHAR_W, facts_text, format_values, shorten, summary_text, tensor_label
+from .labels import CHAR_W, facts_text, first_line, format_values, shorten, summary_text, tensor_label
 from .layout import layout
 
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
@@ -67,7 +68,21 @@ def to_svg(trace: dict[str, Any], view: str = "forward", **options: Any) -> str:
     """
     if hasattr(trace, "to_dict"):
         trace = trace.to_dict()
-    return _svg(layout(trace, view, **options), trace)
+    try:
+        return _svg(layout(trace, view, **options), trace)
+    except Exception as exc:  # NOTE [the display is total] in failures.py
+        return failure_svg(failed("The picture", exc), view)
+
+
+def failure_svg(sentence: str, view: str = "forward") -> str:
+    """A small SVG that says, in words, that the picture could not be drawn."""
+    width = len(sentence) * 6.6 + 24
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:g} 28" width="{width:g}" height="28" '
+        f'role="img" class="torchlesson-svg" data-view="{_esc(view)}" font-family="{_esc(FONT)}" '
+        'font-size="11">'
+        f'<text x="12" y="18" fill="{RED}">{_esc(sentence)}</text></svg>'
+    )
 
 
 def _svg(lay: dict[str, Any], trace: dict[str, Any]) -> str:
@@ -117,8 +132,8 @@ def _footer(lay: dict[str, Any], trace: dict[str, Any]) -> list[tuple[str, str]]
     error = trace.get("error")
     if error and lay["view"] == "forward":
         where = f" at line {error['line']}" if error.get("line") else ""
-        message = str(error.get("message") or "").splitlines() or [""]
-        lines.append((f"{error.get('type', 'Error')}{where}: {message[0][:150]}", RED))
+        message = first_line(error.get("message"))[:150]
+        lines.append((f"{error.get('type') or 'Error'}{where}" + (f": {message}" if message else ""), RED))
         culprit = modified_by(trace)
         if culprit:
             lines.append((culprit, RED))
@@ -203,7 +218,7 @@ def _node(n: dict[str, Any], info: dict[str, dict[str, Any]]) -> str:
 
 
 def _grad_row(kind: str, text: str, left: float, top: float, w: float) -> str:
-    """One gradient row inside a tensor's box (NOTE [gradient rows] in _graph.py), as the widget
+    """One gradient row inside a tensor's box (NOTE [gradient rows] in graph.py), as the widget
     draws it: the gradient that flowed in is an outlined, dashed pill (not kept); the ``.grad`` the
     tensor stores is a filled pill in bold."""
     style = (
@@ -272,14 +287,23 @@ def _hover(n: dict[str, Any], info: dict[str, dict[str, Any]]) -> str:
 
 
 def _values_or_stats(summary: dict[str, Any] | None) -> str:
-    if not summary:
+    if not isinstance(summary, dict) or not summary:
         return "None"
+    if summary.get("unavailable"):  # never numbers that were not read (torch.empty's garbage)
+        return f"{facts_text(summary)} ({summary['unavailable']})"
     values = summary.get("values")
     text = format_values(values, limit=120) if values is not None else None
     if text:
         return text
-    stats = [f"{k}={summary[k]:.4g}" for k in ("min", "max", "mean", "norm") if summary.get(k) is not None]
+    stats = [f"{k}={_stat(summary[k])}" for k in ("min", "max", "mean", "norm") if summary.get(k) is not None]
     return f"{facts_text(summary)} " + " ".join(stats)
+
+
+def _stat(value: Any) -> str:
+    """A statistic: ``3.464``; the strings the trace writes for non-finite ones as they are."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _caption(trace: dict[str, Any], view: str = "forward") -> str:
@@ -346,6 +370,14 @@ def to_dot(trace: dict[str, Any], view: str = "forward", **options: Any) -> str:
     """
     if hasattr(trace, "to_dict"):
         trace = trace.to_dict()
+    try:
+        return _dot(trace, view, options)
+    except Exception as exc:  # NOTE [the display is total] in failures.py
+        sentence = failed("The picture", exc)
+        return f"digraph torchlesson {{\n  failed [shape=plaintext, label={_dot_quote(sentence)}];\n}}"
+
+
+def _dot(trace: dict[str, Any], view: str, options: dict[str, Any]) -> str:
     lay = layout(trace, view, **options)
     out = [
         "digraph torchlesson {",

@@ -83,6 +83,18 @@ def _number(value: Any) -> Any:
     return value
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (anywhere in dicts and lists) as the string the trace
+    schema uses, so that the state always serialises (NOTE [the display is total])."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _number(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def _summary(summary: dict[str, Any] | None, tensor: dict[str, Any] | None = None) -> dict[str, Any] | None:
     if summary is None:
         return None
@@ -214,7 +226,7 @@ class GraphWidget(anywidget.AnyWidget):
         # the last pass by default: its gradients are the ones the layout makes room for, and the
         # leaves' .grad is what it left behind
         kwargs.setdefault("pass_index", max(0, self._counts[2] - 1))
-        super().__init__(trace=compact_trace(trace), **kwargs)
+        super().__init__(trace=json_safe(compact_trace(trace)), **kwargs)
         if not self.layouts:  # a `collapsed=` keyword has already laid it out
             self._relayout()
 
@@ -233,7 +245,9 @@ class GraphWidget(anywidget.AnyWidget):
 
     def _relayout(self) -> None:
         collapsed = None if self.collapsed is None else list(self.collapsed)
-        self.layouts = {view: compact_layout(layout(self._source, view, collapsed)) for view in VIEWS}
+        self.layouts = json_safe(
+            {view: compact_layout(layout(self._source, view, collapsed)) for view in VIEWS}
+        )
 
     def __repr__(self) -> str:
         tensors, ops, passes = self._counts
