@@ -488,3 +488,55 @@ def test_replay_shows_what_each_node_of_an_inplace_modified_tensor_received(lab_
     assert chips == ["∂loss/∂y = [1., 1., 1.]", "∂loss/∂y = [3., 3., 3.]"]
     lab_page.screenshot("inplace-forward", widget)
     assert lab_page.page_errors == []
+
+
+# the notebook as JupyterLab holds it: what a stray shortcut would change
+JS_NOTEBOOK = """() => {
+  const p = window.__tl.panel, kernel = p.sessionContext.session && p.sessionContext.session.kernel;
+  return {types: p.content.widgets.map((c) => c.model.type), sources: p.content.widgets.map((c) =>
+          c.model.sharedModel.getSource()), kernel: kernel ? kernel.id : null,
+          dialogs: document.querySelectorAll('.jp-Dialog').length};
+}"""
+
+
+def test_keys_typed_in_the_widget_never_reach_the_notebook(lab_page) -> None:
+    """Issue 10, item 11: JupyterLab's command-mode shortcuts (m: to Markdown, a/b: insert a cell,
+    d d: delete it, 0 0: restart the kernel, arrows: move to another cell) must not fire while the
+    focus is inside the graph, wherever it is: a toolbar button, the stage, a table row."""
+    page = lab_page.open(SEED)
+    widget = page.locator(".torchlesson-graph")
+    before = page.evaluate(JS_NOTEBOOK)
+    assert before["types"] == ["code", "code"] and before["dialogs"] == 0
+    targets = [
+        widget.get_by_role("button", name="Autograd view"),
+        widget.locator(".tl-stage"),
+        widget.locator("tbody tr").first,
+    ]
+    keys = ["m", "a", "b", "0", "0", "d", "d", "x", "c", "v", "z", "i", "i", "y", "Enter"]
+    keys += ["ArrowDown", "ArrowUp", "ArrowLeft", "ArrowRight", "j", "k", "Shift+ArrowDown"]
+    for target in targets:
+        target.focus()
+        for key in keys:
+            page.keyboard.press(key)
+        page.wait_for_timeout(300)  # a dialog or a cell change would have shown by now
+        after = page.evaluate(JS_NOTEBOOK)
+        assert after == before, (target, after)
+        assert widget.count() == 1  # the graph is still there (m would have turned its cell to Markdown)
+    # the widget's own keys still work: + zooms in, 0 fits the graph again
+    viewport = widget.locator(".tl-viewport")
+
+    def scale() -> float:
+        return float(re.search(r"scale\(([\d.]+)\)", viewport.get_attribute("transform")).group(1))
+
+    widget.locator(".tl-stage").focus()
+    page.keyboard.press("0")
+    page.wait_for_timeout(100)
+    fitted = scale()
+    page.keyboard.press("+")
+    page.wait_for_timeout(100)
+    assert scale() > fitted
+    page.keyboard.press("0")
+    page.wait_for_timeout(100)
+    assert scale() == fitted
+    assert page.evaluate(JS_NOTEBOOK) == before
+    assert lab_page.page_errors == []

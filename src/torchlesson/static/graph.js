@@ -288,6 +288,7 @@ class GraphView {
       h("div", { class: "tl-main" }, [h("div", { class: "tl-stage-col" }, [this.stage, this.caption]), this.panel]),
       this.tableBox,
     ]);
+    this.root.addEventListener("keydown", keepKeys);
     this.host.append(this.root);
     this.listen();
   }
@@ -1137,6 +1138,17 @@ class GraphView {
     for (const [event, fn] of this.subscriptions) this.model.off(event, fn);
     this.root.remove();
   }
+}
+
+/** Keys typed inside the widget are the widget's: JupyterLab's notebook shortcuts (`m` turns the
+ *  cell into Markdown, `a`/`b` insert a cell, `0 0` restarts the kernel, arrows move to another
+ *  cell) must never see them. JupyterLab listens on the document, after the widget (bubbling), so
+ *  stopping the event here is enough, as quiz.js does. What passes: keys with Ctrl/Cmd/Alt (save,
+ *  copy), Tab (leave by keyboard), Shift+Enter (run the cell) and Escape (back to the notebook). */
+function keepKeys(event) {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.key === "Tab" || event.key === "Escape") return;
+  if (event.shiftKey && event.key === "Enter") return;
+  event.stopPropagation();
 }
 
 // ---------------------------------------------------------------- geometry and static pieces
