@@ -266,7 +266,7 @@ def shown(trace: dict) -> dict[str, Any]:
 
 
 def node_ids(svg: ET.Element) -> list[str]:
-    return [g.get("data-id") for g in svg.iter(f"{SVG}g") if "node" in (g.get("class") or "").split()]
+    return [g.get("data-id") for g in svg.iter(f"{SVG}g") if "tl-node" in (g.get("class") or "").split()]
 
 
 @pytest.mark.parametrize(("shape", "kind", "seed_"), generated(50, BENIGN))

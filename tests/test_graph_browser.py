@@ -456,7 +456,17 @@ def test_a_wide_row_of_inputs_opens_on_the_operation_that_joins_them(lab_page) -
     assert cat.count() == 1
     assert_in_view(page, widget, cat)
     assert tensor_node(widget, "joined").count() == 1  # drawn under it, in view with it
-    assert tensor_node(widget, "parts[50]").count() == 1  # inputs named by their place in the list
+    # the 100 leaves the comprehension made are one folded block (NOTE [folding loops]): its box is
+    # the last, named by its place in the list, and the others are a click away in the details
+    assert tensor_node(widget, "parts[99]").count() == 1
+    frame = widget.locator(".tl-group.fold .tl-group-header")
+    assert frame.text_content().startswith("▾ × 100 · parts = [torch.ones(2")
+    tensor_node(widget, "parts[99]").click()
+    panel = widget.locator(".tl-panel")
+    assert "× 100: this box is iteration 100, the last." in panel.inner_text()
+    assert panel.get_by_role("button", name="51").count() == 0  # a sample: 1, 2, 3, …, 99, 100
+    panel.get_by_role("button", name="2", exact=True).click()
+    assert panel.locator("h3").inner_text().startswith("parts[1]")
     page.mouse.move(1, 1)
     lab_page.screenshot("cat-of-100-first-view", widget)
     assert lab_page.page_errors == []

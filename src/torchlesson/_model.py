@@ -127,7 +127,7 @@ class Trace:
         """A standalone SVG drawing of the graph (``view``: ``"forward"`` or ``"autograd"``)."""
         from .picture.svg import to_svg
 
-        return to_svg(self._d, view=view)
+        return to_svg(self._picture(), view=view)
 
     def to_dot(self, view: str = "forward") -> str:
         """Graphviz DOT source of the graph, for people who use torchviz and Graphviz."""
@@ -139,18 +139,31 @@ class Trace:
         """An HTML fragment with the graph as inline SVG (for places without a widget manager)."""
         from .picture.svg import to_html
 
-        return to_html(self._d)
+        return to_html(self._picture())
 
     def widget(self):
         """The interactive graph widget for this trace."""
         from .picture.widget import GraphWidget
 
-        return GraphWidget(self._d)
+        return GraphWidget(self._picture())
+
+    def _picture(self):
+        """The picture of this trace, made once: each view is laid out once however often it is
+        shown (NOTE [lay out once] in picture/picture.py)."""
+        from .picture.picture import Picture
+
+        if self.__dict__.get("_drawn") is None:
+            self.__dict__["_drawn"] = Picture(self._d)
+        return self.__dict__["_drawn"]
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         from .picture import display_bundle  # NOTE [the display is total] in picture/failures.py
 
-        return display_bundle(self._d)
+        try:
+            picture = self._picture()
+        except Exception:  # the bundle says, part by part, what could not be drawn
+            picture = None
+        return display_bundle(self._d, picture=picture)
 
     def __repr__(self) -> str:
         if self._data is None:

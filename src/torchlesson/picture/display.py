@@ -24,26 +24,33 @@ def failure_html(sentence: str) -> str:
     )
 
 
-def display_bundle(trace: dict[str, Any], widget: bool = True) -> dict[str, Any]:
+def display_bundle(trace: dict[str, Any], widget: bool = True, picture: Any = None) -> dict[str, Any]:
     """The mime bundle of a trace: ``text/plain``, ``text/html`` and, where ipywidgets runs, the widget view.
+    The widget and the static picture share one :class:`Picture`: each view is laid out once
+    (NOTE [lay out once] in picture.py).
 
     >>> sorted(display_bundle({"tensors": [], "ops": []}, widget=False))
     ['text/html', 'text/plain']
     """
+    from .picture import Picture
     from .svg import to_html
 
     bundle: dict[str, Any] = {"text/plain": render_text(trace)}
+    try:
+        picture = picture or Picture(trace)
+    except Exception:  # NOTE [the display is total]: each part below says why it could not be drawn
+        picture = trace
     notes: list[str] = []
     view = None
     if widget:
         try:
-            view = _widget_view(trace)
+            view = _widget_view(picture)
         except ImportError:  # no ipywidgets / anywidget: the static picture is all there is
             view = None
         except Exception as exc:  # NOTE [the display is total]
             notes.append(failed("The interactive graph", exc) + " The static picture is shown instead.")
     try:
-        html = to_html(trace)
+        html = to_html(picture)
     except Exception as exc:  # NOTE [the display is total]
         html = failure_html(failed("The static picture", exc))
     bundle["text/html"] = html + "".join(failure_html(note) for note in notes)
@@ -52,10 +59,10 @@ def display_bundle(trace: dict[str, Any], widget: bool = True) -> dict[str, Any]
     return bundle
 
 
-def _widget_view(trace: dict[str, Any]) -> dict[str, Any] | None:
+def _widget_view(picture: Any) -> dict[str, Any] | None:
     from .widget import GraphWidget
 
-    bundle = GraphWidget(trace)._repr_mimebundle_()
+    bundle = GraphWidget(picture)._repr_mimebundle_()
     if isinstance(bundle, tuple):
         bundle = bundle[0]
     return (bundle or {}).get(WIDGET_MIME)

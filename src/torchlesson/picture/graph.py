@@ -9,8 +9,10 @@ collapsed to one node each, chosen by hand or automatically for big graphs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from .fold import FOLD_MARK
 from .labels import (
     CHAR_W,
     MAX_GRAD_LABEL,
@@ -47,6 +49,8 @@ class Graph:
         self.index: dict[str, int] = {}
         self.edges: list[list[Any]] = []
         self.after: list[list[int]] = []
+        # node id -> (operation index, slot) of what made it (NOTE [folding loops] in fold.py)
+        self.made_at: dict[str, tuple[int, int] | None] = {}
 
     def add(self, node_id: str, kind: str, ref: str, label: str, sublabel: str | None, **extra: Any) -> int:
         if node_id in self.index:
@@ -149,7 +153,7 @@ def _tensor_node(
     classes += [device, *extra_classes]
     label = shorten(short_name(tensor, group or ""), MAX_LABEL)
     sub = facts_text(tensor) + (f" · {device}" if device != "cpu" else "")
-    return graph.add(
+    index = graph.add(
         node_id,
         "tensor",
         tid,
@@ -160,6 +164,12 @@ def _tensor_node(
         group=group,
         h=TENSOR_H,
     )
+    # room for the device badge beside the facts (scene.py draws it there): the device is a fact too
+    node = graph.nodes[index]
+    node["w"] = max(
+        node["w"], math.ceil((len(sub) + len(str(tensor.get("device") or ""))) * SMALL_CHAR_W + 30)
+    )
+    return index
 
 
 def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
@@ -182,6 +192,7 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         (``grad_node``: the autograd node that op gave it)."""
         node_id = node_id or tid
         if node_id not in graph.index:
+            made_at[node_id] = born.get(tid) if version is None else made_at.get(node_id)
             info = tensors.get(tid, {"id": tid})
             extra = ["root"] if tid in roots else []
             extra += ["cut"] if tid in cut_ids else []
@@ -204,11 +215,29 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
     readers: dict[str, list[str]] = {}  # node id of a tensor version -> the ops that read it
     produced: set[str] = set()
     op_outputs: dict[str, dict[str, str]] = {}
+    # NOTE [folding loops] in fold.py: (operation index, output slot) that made each node
+    made_at = graph.made_at
+    born: dict[str, tuple[int, int]] = {}
+    reads: dict[str, int] = {}
     for op in trace.get("ops") or ():
+        for item in op.get("inputs") or ():
+            if "tensor" in item:
+                reads[item["tensor"]] = reads.get(item["tensor"], 0) + 1
+    for k, op in enumerate(trace.get("ops") or ()):
         inputs = [i["tensor"] for i in op.get("inputs") or () if "tensor" in i]
         if not inputs and op["id"] != error_op:
-            produced.update(op.get("outputs") or ())  # a factory (torch.tensor, rand): no node
+            for j, tid in enumerate(op.get("outputs") or ()):  # a factory (torch.tensor, rand): no node
+                born.setdefault(tid, (k, j))
+                produced.add(tid)
             continue
+        made_at[op["id"]] = (k, -1)
+        for i, tid in enumerate(inputs):  # made by no operation (a .grad backward left): by its one reader
+            if (
+                tid not in produced
+                and reads.get(tid) == 1
+                and (tensors.get(tid) or {}).get("line") == op.get("line")
+            ):
+                born.setdefault(tid, (k, 1000 + i))
         sources = [current.get(tid) or tensor(tid) for tid in inputs]  # tensors first: walk order
         label, sub = op_label(op)
         classes = (
@@ -229,7 +258,7 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
             graph.edge(source, op["id"], "data")
             readers.setdefault(source, []).append(op["id"])
         outs = op_outputs.setdefault(op["id"], {})
-        for tid in op.get("outputs") or ():
+        for j, tid in enumerate(op.get("outputs") or ()):
             if tid in produced or tid in inputs:  # in-place: the tensor gets a new version node
                 # NOTE [write after read]: the ops that read the version this op overwrites ran
                 # before it, so it is ranked below them (optimizer.step() below the forward pass
@@ -243,9 +272,11 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
                     node_id += "'"
                 # a version is drawn where the op that made it ran: optimizer.step()'s updates of
                 # a module's parameters ran outside any module, so they are outside its box
+                made_at[node_id] = (k, j)
                 made = (op.get("nodes") or {}).get(tid)
                 current[tid] = outs[tid] = tensor(tid, node_id, version, op.get("module"), made)
             else:
+                born.setdefault(tid, (k, j))
                 outs[tid] = tensor(tid)
             produced.add(tid)
             graph.edge(op["id"], outs[tid], "data")
@@ -294,8 +325,22 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         node["w"] = max(node["w"], round(len(MODIFIED_WARNING) * SMALL_CHAR_W + 16))
 
 
+def _made_at(trace: dict[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """(tensor id -> (op index, output slot) of the op that first made it, autograd node id -> the
+    in-place op that gave a tensor that node)."""
+    tensors: dict[str, tuple[int, int]] = {}
+    nodes: dict[str, tuple[int, int]] = {}
+    for k, op in enumerate(trace.get("ops") or ()):
+        for j, tid in enumerate(op.get("outputs") or ()):
+            tensors.setdefault(tid, (k, j))
+        for j, nid in enumerate((op.get("nodes") or {}).values()):
+            nodes[nid] = (k, 100 + j)
+    return tensors, nodes
+
+
 def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
     tensors = {t["id"]: t for t in trace.get("tensors") or ()}
+    made_tensor, made_node = _made_at(trace)
     passes = trace.get("backward") or []
     ran = {nid for p in passes for nid in p.get("order") or ()}
     accumulated = set(passes[-1].get("accumulated") or ()) if passes else set()
@@ -306,6 +351,8 @@ def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
             classes.append(info.get("kind") or "leaf")
         sub = f"{tensor_label(info)} {facts_text(info)}" if info else None
         group = info.get("module") if info else None
+        made = made_node.get(n["id"]) or made_tensor.get(n.get("tensor"))
+        graph.made_at[n["id"]] = made
         graph.add(
             n["id"],
             "grad_fn",
@@ -317,13 +364,25 @@ def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
             h=32,
             line=info.get("line") if info else None,
         )
-    for e in trace.get("autograd", {}).get("edges") or ():
+    edges = [e for e in trace.get("autograd", {}).get("edges") or () if isinstance(e, dict)]
+    for e in edges:
         if e.get("source") in graph.index and e.get("target") in graph.index:
             graph.edge(e["source"], e["target"], "grad")
+    # a node of no tensor (TBackward0 inside F.linear) was made with the node that points to it
+    changed = True
+    while changed:
+        changed = False
+        for e in edges:
+            source, target = graph.made_at.get(e.get("source")), e.get("target")
+            if source is not None and target in graph.index and graph.made_at.get(target) is None:
+                graph.made_at[target] = (source[0], (source[1], "next", e.get("input_nr")))
+                changed = True
     for n in trace.get("autograd", {}).get("nodes") or ():
         info = tensors.get(n.get("tensor"))
         if n.get("name") != "AccumulateGrad" or info is None:
             continue
+        made = made_tensor.get(info["id"])
+        graph.made_at[f"{n['id']}.grad"] = (made[0], 200 + made[1]) if made else None
         classes = ["grad"] + (["empty"] if info.get("grad") is None else [])
         classes += ["accumulated"] * (info["id"] in accumulated)
         graph.add(
@@ -378,6 +437,28 @@ def group_counts(nodes: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def is_fold(path: str) -> bool:
+    """A group made by folding a loop (NOTE [folding loops] in fold.py), not a module."""
+    return path.rpartition(".")[2].startswith(FOLD_MARK)
+
+
+def group_titles(
+    counts: dict[str, int], types: dict[str, str], folds: dict[str, Any]
+) -> dict[str, tuple[str, str]]:
+    """path -> (the title of its box, what its collapsed node says): ``model.0 · Linear``, or a
+    folded loop's ``for step in range(300): × 300``."""
+    titles = {}
+    for path, count in counts.items():
+        last = path.rpartition(".")[2]
+        if last.startswith(FOLD_MARK) and last in folds:
+            fold = folds[last]
+            titles[path] = (fold.label, f"{fold.repeats} iterations, {count} boxes each")
+            continue
+        module = ".".join(part for part in path.split(".") if not part.startswith(FOLD_MARK))
+        titles[path] = (f"{module} · {types[module]}" if types.get(module) else module, f"{count} nodes")
+    return titles
+
+
 def module_types(trace: dict[str, Any]) -> dict[str, str]:
     """Optional ``trace["modules"]``: ``{path: type}`` or ``[{"path", "type"}]``, for group labels."""
     modules = trace.get("modules") or {}
@@ -408,9 +489,10 @@ def auto_collapse(nodes: list[dict[str, Any]], counts: dict[str, int]) -> set[st
 
 
 def collapse(
-    graph: Graph, collapsed: set[str], counts: dict[str, int], types: dict[str, str]
+    graph: Graph, collapsed: set[str], counts: dict[str, int], titles: dict[str, tuple[str, str]]
 ) -> tuple[Graph, list[str]]:
-    """Replace each outermost collapsed module by one node of kind "group"; reroute its edges."""
+    """Replace each outermost collapsed module (or folded loop) by one node of kind "group";
+    reroute its edges. ``titles``: path -> (label, what its collapsed node says under it)."""
     out, heads = Graph(), []
     mapping: list[int] = []
     for node in graph.nodes:
@@ -423,14 +505,14 @@ def collapse(
         gid = "group:" + head
         if gid not in out.index:
             heads.append(head)
-            label = shorten(f"{head} · {types[head]}" if types.get(head) else head, MAX_LABEL)
+            label, sub = titles.get(head) or (head, None)
             out.add(
                 gid,
                 "group",
                 head,
-                label,
-                f"{counts[head]} nodes",
-                classes=["group", "collapsed"],
+                shorten(label, MAX_LABEL),
+                sub or f"{counts[head]} nodes",
+                classes=["group", "collapsed", *(["fold"] if is_fold(head) else [])],
                 group=head.rpartition(".")[0] or None,
                 h=38,
                 line=node["line"],

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
+from .fold import find_folds, fold_graph, name_folds, unfold
 from .graph import (
     AUTO_COLLAPSE_NODES,
     Graph,
@@ -31,6 +32,7 @@ from .graph import (
     collapse,
     common_prefix,
     group_counts,
+    group_titles,
     module_types,
     prefixes,
 )
@@ -44,6 +46,7 @@ def layout(
     view: str = "forward",
     collapsed: Iterable[str] | None = None,
     max_nodes: int = 2000,
+    unfolded: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Lay out a trace's forward or autograd graph; returns plain JSON-safe data.
 
@@ -60,6 +63,8 @@ def layout(
     max_nodes : int
         Draw at most this many nodes (the first ones the cell made); ``omitted`` and ``note`` say
         how many were left out.
+    unfolded : iterable of str
+        Folded loops (``↻12``) to draw iteration by iteration (NOTE [folding loops] in fold.py).
 
     Examples
     --------
@@ -79,7 +84,7 @@ def layout(
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
     with _collector_paused():
-        return _layout(trace, view, collapsed, max_nodes)
+        return _layout(trace, view, collapsed, max_nodes, set(unfolded))
 
 
 @contextmanager
@@ -98,16 +103,24 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _layout(
-    trace: dict[str, Any], view: str, collapsed: Iterable[str] | None, max_nodes: int
+    trace: dict[str, Any], view: str, collapsed: Iterable[str] | None, max_nodes: int, unfolded: set[str]
 ) -> dict[str, Any]:
     graph = build_graph(trace, view)
     notes = []
+    ops = [op for op in trace.get("ops") or () if isinstance(op, dict)]
+    folds = find_folds(ops) if len(ops) == len(trace.get("ops") or ()) else []
+    name_folds(folds, ops, [str(line) for line in trace.get("lines") or ()])
+    folds = unfold(folds, unfolded)
+    folded = fold_graph(graph, folds, [graph.made_at.get(n["id"]) for n in graph.nodes])
+    for fold in folds:
+        what = f" of {fold.what}" if fold.what else ""
+        notes.append(f"{fold.repeats} iterations{what} are drawn as one (× {fold.repeats}).")
     total = len(graph.nodes)
     counts = group_counts(graph.nodes)
     auto = collapsed is None
     if auto:
         collapsed = auto_collapse(graph.nodes, counts) if total > AUTO_COLLAPSE_NODES else set()
-    types = module_types(trace)
+    types = group_titles(counts, module_types(trace), folded["folds"])
     graph, shown = collapse(graph, set(collapsed or ()), counts, types)
     if auto and shown:
         modules = "1 module is" if len(shown) == 1 else f"{len(shown)} modules are"
@@ -119,12 +132,13 @@ def _layout(
             f"Showing the first {max_nodes} of {max_nodes + omitted} nodes; collapse modules or "
             "trace fewer operations to see the rest."
         )
-    if trace.get("truncated"):
-        notes.append(f"Only the first {trace.get('max_ops')} operations were recorded.")
     result = _place(graph, counts, types)
     if result.pop("dropped"):
         notes.append("Edges that would close a cycle are not drawn.")
-    result.update(view=view, omitted=omitted, note=" ".join(notes) or None)
+    # a truncated recording is said by the scene's banner (scene.banners), not here
+    result.update(view=view, omitted=omitted, note=" ".join(notes) or None, notes=notes)
+    result["copies"] = folded["copies"]  # a folded box -> the tensors (ops, nodes) of each iteration
+    result["folds"] = {fid: {"label": f.label, "repeats": f.repeats} for fid, f in folded["folds"].items()}
     return result
 
 

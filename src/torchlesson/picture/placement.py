@@ -12,7 +12,7 @@ import math
 from itertools import pairwise
 from typing import Any
 
-from .graph import Graph, common_prefix
+from .graph import Graph, common_prefix, is_fold
 
 SWEEPS = 4  # passes of _layout's ordering and of x here (down, up, down, up): fixed, so time stays linear
 NODE_GAP, DUMMY_GAP, RANK_GAP = 18.0, 8.0, 34.0
@@ -228,7 +228,7 @@ def geometry(
     chains: list[list[int]],
     groups: list[list[str]],
     counts: dict[str, int],
-    types: dict[str, str],
+    types: dict[str, tuple[str, str]],
     edges: list[list[Any]],
     dropped: int,
 ) -> dict[str, Any]:
@@ -301,7 +301,7 @@ def _grow(boxes: dict[str, list[float]], path: str, box: list[float]) -> None:
 
 def _group(
     path: str,
-    types: dict[str, str],
+    types: dict[str, tuple[str, str]],
     counts: dict[str, int],
     left: float,
     top: float,
@@ -309,10 +309,11 @@ def _group(
     h: float,
     collapsed: bool,
 ) -> dict[str, Any]:
-    label = f"{path} · {types[path]}" if types.get(path) else path
+    label = (types.get(path) or (path, ""))[0]
     return {
         "id": path,
         "label": label,
+        "fold": is_fold(path),
         "x": round(left, 1),
         "y": round(top, 1),
         "w": round(w, 1),

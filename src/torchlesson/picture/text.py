@@ -11,44 +11,30 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .failures import failed
-from .labels import first_line, printed, root_label, shape_text, tensor_label
+from .labels import first_line, root_label, shape_text, stats_text, tensor_label, values_text
 
 MAX_TENSOR_ROWS = 40
 MAX_OP_ROWS = 40
 MAX_ROW_VALUES = 8  # a table row lists this many values at most, else their statistics
 
 
-def format_summary(summary: dict | None, precision: int = 4, max_values: int | None = None) -> str:
+def format_summary(summary: dict | None, max_values: int | None = None) -> str:
     """``[2., 2., 2.]`` when the values are known (and at most ``max_values``), else
-    ``min .. max .. mean .. norm``; what could not be read says why (``uninitialised``, ``freed``)."""
+    ``min .. max .. mean .. norm``, in the picture's one number format; what could not be read
+    says why (``uninitialised``, ``freed``)."""
     if not isinstance(summary, dict):
         return "-"
     facts = f"{shape_text(summary.get('shape'))} {summary.get('dtype') or ''}".rstrip()
     why = summary.get("unavailable")
-    if why:  # NOTE: torch.empty's garbage, a freed tensor: never numbers
+    if why:  # torch.empty's garbage, a freed tensor: never numbers
         return f"{facts} ({why})"
     values = summary.get("values")
     numel = summary.get("numel")
-    stats = [summary.get(k) for k in ("min", "max", "mean", "norm")]
-    few = max_values is None or not isinstance(numel, int) or numel <= max_values or stats[0] is None
+    stats = [(k, v) for k, v in stats_text(summary) if k != "std"]
+    few = max_values is None or not isinstance(numel, int) or numel <= max_values or not stats
     if values is not None and few:
-        return _format_values(values, precision)
-    if stats[0] is None:
-        return facts
-    return " ".join(
-        f"{k} {_num(v, precision)}" for k, v in zip(("min", "max", "mean", "norm"), stats, strict=True)
-    )
-
-
-def _num(value: Any, precision: int) -> str:
-    if isinstance(value, bool) or not isinstance(value, float):
-        return str(value)
-    text = f"{value:.{precision}g}"
-    return text + "." if text.lstrip("-").isdigit() else text
-
-
-def _format_values(values: Any, precision: int) -> str:
-    return "".join(_num(piece, precision) for piece in printed(values))
+        return values_text(values, str(summary.get("dtype") or "float32")) or ""
+    return " ".join(f"{k} {v}" for k, v in stats) if stats else facts
 
 
 def _rows(out: list[str], items: Iterable[Any], write: Callable[[Any], str | None], what: str) -> None:
