@@ -25,7 +25,6 @@ from .labels import (
     shape_text,
     short_name,
     shorten,
-    summary_chars,
     summary_text,
     tensor_label,
 )
@@ -125,15 +124,24 @@ def _gradient_rows(
     version shows the gradient that reached its own autograd node, if any."""
     chars = []
     if flowed is not None:
-        prefix = f"∂{root}/∂{node['label']} = "  # the box's own label, as graph.js writes it
-        node["grad_label"] = shorten(prefix + (summary_text(flowed) or "?"), MAX_GRAD_LABEL)
-        chars.append(len(prefix) + summary_chars(flowed))
+        text = f"∂{root}/∂{node['label']} = {summary_text(flowed) or '?'}"  # the box's own label
+        node["grad_label"] = shorten(text, MAX_GRAD_LABEL)
+        chars.append(len(text))
     if stored and tensor.get("grad"):
-        prefix = f"{node['label']}.grad = "
-        node["stored_label"] = shorten(prefix + (summary_text(tensor["grad"]) or "?"), MAX_GRAD_LABEL)
-        chars.append(len(prefix) + summary_chars(tensor["grad"]))
+        text = f"{node['label']}.grad = {summary_text(tensor['grad']) or '?'}"
+        node["stored_label"] = shorten(text, MAX_GRAD_LABEL)
+        chars.append(len(text))
     node["h"] = TENSOR_H + (GRAD_ROW_H * len(chars) + GRAD_ROWS_PAD if chars else 0)
     node["w"] = max([node["w"], *(round(min(c, MAX_GRAD_LABEL) * SMALL_CHAR_W + 16) for c in chars)])
+
+
+def finish_rows(graph: Graph) -> None:
+    """Write the gradient rows (NOTE [gradient rows]) of the tensors still drawn: after folding
+    (NOTE [folding loops] in fold.py), so that a 2,000-iteration loop formats one iteration's."""
+    for node in graph.nodes:
+        rows = node.pop("_rows", None)
+        if rows is not None:
+            _gradient_rows(node, *rows)
 
 
 def _tensor_node(
@@ -203,12 +211,12 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
                 node["sublabel"] = f"{node['sublabel']} · v{version}"
                 node["w"] = max(node["w"], round(len(node["sublabel"]) * SMALL_CHAR_W + 16))
                 node["grad_node"] = grad_node  # graph.js reads the gradient of this node, or none
-                _gradient_rows(node, info, root, node_grads.get(grad_node) if grad_node else None, False)
+                node["_rows"] = (info, root, node_grads.get(grad_node) if grad_node else None, False)
             elif tid in first_nodes:  # NOTE [gradients of in-place versions]
                 node["grad_node"] = first_nodes[tid]
-                _gradient_rows(node, info, root, node_grads.get(first_nodes[tid]))
+                node["_rows"] = (info, root, node_grads.get(first_nodes[tid]), True)
             else:
-                _gradient_rows(node, info, root, grads.get(tid))
+                node["_rows"] = (info, root, grads.get(tid), True)
         return node_id
 
     current: dict[str, str] = {}  # tensor id -> node id of its latest version (in-place ops)

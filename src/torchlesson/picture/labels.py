@@ -214,11 +214,6 @@ def _flat(values: Any) -> list[Any]:
     return flat
 
 
-def summary_chars(summary: dict[str, Any] | None) -> int:
-    """Characters a summary takes in a box: what :func:`summary_text` writes."""
-    return len(summary_text(summary) or "?")
-
-
 def op_label(op: dict[str, Any]) -> tuple[str, str | None]:
     """(label, sublabel) of an op as code wrote it: ``× 2``, ``+ 3``, ``@``, ``sum``, ``relu_``."""
     name = str(op.get("name") or "?")

@@ -31,6 +31,7 @@ from .graph import (
     build_graph,
     collapse,
     common_prefix,
+    finish_rows,
     group_counts,
     group_titles,
     module_types,
@@ -112,6 +113,7 @@ def _layout(
     name_folds(folds, ops, [str(line) for line in trace.get("lines") or ()])
     folds = unfold(folds, unfolded)
     folded = fold_graph(graph, folds, [graph.made_at.get(n["id"]) for n in graph.nodes])
+    finish_rows(graph)
     for fold in folds:
         what = f" of {fold.what}" if fold.what else ""
         notes.append(f"{fold.repeats} iterations{what} are drawn as one (× {fold.repeats}).")
