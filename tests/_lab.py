@@ -15,6 +15,8 @@ Things learnt the hard way, kept here so nobody learns them again:
 - Widget outputs have no mime-type attribute in the DOM: they are found in the notebook model and
   matched to the output area's children by position.
 - ``page.evaluate`` has no timeout: JupyterLab promises are turned into flags and polled.
+- Notebook 7 (``LabServer(app="notebook")``, ``/notebooks/<path>``) shares most of this: it raises
+  one error of its own on every page load (``_NOTEBOOK7_ON_LOAD``, ignored there).
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-MAX_SHOT_HEIGHT = 15000  # Chromium cannot capture much more than 16384 px at once
+MAX_SHOT_HEIGHT = 15000
+# Notebook 7.6.5 raises this in its shortcuts settings on every page load, an empty notebook's too
+_NOTEBOOK7_ON_LOAD = "Cannot read properties of undefined (reading 'schema')"  # Chromium cannot capture much more than 16384 px at once
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -64,9 +68,13 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 class LabServer:
-    """One JupyterLab server in its own temporary world. Stop it with :meth:`stop`."""
+    """One JupyterLab server (or, with ``app="notebook"``, a Notebook 7 server) in its own temporary
+    world. Stop it with :meth:`stop`."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, app: str = "lab") -> None:
+        if app not in ("lab", "notebook"):
+            raise ValueError(f"app must be 'lab' or 'notebook', not {app!r}")
+        self.app = app
         self.base = base
         self.root = base / "root"
         self.token = secrets.token_hex(24)
@@ -110,15 +118,20 @@ class LabServer:
     def start(self, timeout: float = 90) -> None:
         self._prepare()
         self.port = _free_port()
+        app = "LabApp" if self.app == "lab" else "JupyterNotebookApp"
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
+            sys.executable, "-m", "jupyterlab" if self.app == "lab" else "notebook", "--no-browser",
             f"--port={self.port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.root_dir={self.root}", f"--IdentityProvider.token={self.token}",
-            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--{app}.expose_app_in_browser=True",
             f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
             "--KernelSpecManager.ensure_native_kernel=False",
         ]  # fmt: skip
+        if self.app == "lab":
+            cmd += [
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         with self.log_path.open("ab") as log:
@@ -149,6 +162,8 @@ class LabServer:
 
     def lab_url(self, notebook: str, workspace: str) -> str:
         path = urllib.parse.quote(notebook)
+        if self.app == "notebook":  # Notebook 7 opens one notebook per page, no workspaces
+            return f"{self.url}/notebooks/{path}?token={self.token}"
         return f"{self.url}/lab/workspaces/{workspace}/tree/{path}?reset&token={self.token}"
 
     def log_tail(self, chars: int = 3000, since: int = 0) -> str:
@@ -319,7 +334,7 @@ class LabPage:
         context.set_default_timeout(30_000)
         page = self.page = context.new_page()
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(self._scrub(m.text)))
-        page.on("pageerror", lambda e: self.page_errors.append(self._scrub(str(e))))
+        page.on("pageerror", self._page_error)
 
         deadline, self._log_start = time.monotonic() + timeout, self.server.log_size()
         page.goto(self.server.lab_url(rel, f"t{secrets.token_hex(6)}"), wait_until="domcontentloaded")
@@ -331,7 +346,7 @@ class LabPage:
         page.wait_for_function("() => window.__tl.restored", timeout=90_000)
         self._poll(lambda: page.evaluate(JS_FIND_PANEL, rel), deadline, f"the notebook {rel} never opened")
         self._poll(lambda: self._kernel_idle(), deadline, "the kernel never became idle")
-        page.evaluate("() => { const s = window.jupyterapp.shell; s.collapseLeft(); s.collapseRight(); }")
+        page.evaluate("() => { const s = window.jupyterapp.shell; s.collapseLeft?.(); s.collapseRight?.(); }")
         self._command("theme", "apputils:change-theme", {"theme": THEMES[theme]}, deadline)
         page.wait_for_function(f"() => document.body.dataset.jpThemeName === {json.dumps(THEMES[theme])}")
 
@@ -343,6 +358,12 @@ class LabPage:
         state = self._poll(self._rendered, widget_deadline, "widget views did not render")
         self._check_errors(state)
         return page
+
+    def _page_error(self, error: Any) -> None:
+        text = self._scrub(f"{error}\n{error.stack or ''}")
+        if self.server.app == "notebook" and _NOTEBOOK7_ON_LOAD in text:
+            return  # Notebook 7's own, on every page load, before any cell runs (see the module's notes)
+        self.page_errors.append(text)
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.server.token, "<token>")
