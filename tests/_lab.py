@@ -323,12 +323,18 @@ class LabPage:
 
     # -- opening and running ------------------------------------------------------------------
     def open(
-        self, notebook: str | os.PathLike[str] | list[str], theme: str = "light", timeout: float = 240
+        self,
+        notebook: str | os.PathLike[str] | list[str],
+        theme: str = "light",
+        timeout: float = 240,
+        run: bool = True,
     ) -> Any:
-        """Open ``notebook`` (a path, or a list of code cell sources), run all cells, wait for widgets."""
+        """Open ``notebook`` (a path, or a list of code cell sources), run all cells, wait for widgets.
+        With ``run=False`` the notebook is opened as saved (its outputs kept, untrusted, as a
+        learner's first open shows it) and nothing runs."""
         if theme not in THEMES:
             raise ValueError(f"theme must be one of {sorted(THEMES)}, not {theme!r}")
-        rel = self._copy(notebook)
+        rel = self._copy(notebook, keep_outputs=not run)
         context = self.browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
         self._contexts.append(context)
         context.set_default_timeout(30_000)
@@ -351,6 +357,9 @@ class LabPage:
         page.wait_for_function(f"() => document.body.dataset.jpThemeName === {json.dumps(THEMES[theme])}")
 
         page.evaluate(JS_OBSERVE)
+        if not run:
+            page.wait_for_function("() => performance.now() - window.__tl.lastMutation > 500")
+            return page
         page.evaluate(JS_COMMAND, ["runAll", "notebook:run-all-cells", {}])
         state = self._poll(self._finished, deadline, "Run All did not finish")
         self._check_errors(state)
@@ -368,7 +377,7 @@ class LabPage:
     def _scrub(self, text: str) -> str:
         return text.replace(self.server.token, "<token>")
 
-    def _copy(self, notebook: str | os.PathLike[str] | list[str]) -> str:
+    def _copy(self, notebook: str | os.PathLike[str] | list[str], keep_outputs: bool = False) -> str:
         if isinstance(notebook, list):
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in notebook])
             name = "cells.ipynb"
@@ -376,7 +385,7 @@ class LabPage:
             nb = nbformat.read(os.fspath(notebook), as_version=4)
             name = Path(notebook).name
         for cell in nb.cells:
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and not keep_outputs:
                 cell.outputs, cell.execution_count = [], None
         nb.metadata.pop("widgets", None)
         nb.metadata["kernelspec"] = dict(KERNELSPEC)

@@ -22,6 +22,7 @@ import torch
 
 import torchlesson
 from _synthetic import TraceBuilder, diamonds, failing_matmul, mlp, seed, summary
+from test_static import pictures
 from torchlesson import Trace
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -343,7 +344,7 @@ def test_when_the_widget_cannot_be_built_the_static_picture_says_why(monkeypatch
     monkeypatch.setattr(widget.GraphWidget, "__init__", broken)
     bundle = Trace(seed())._repr_mimebundle_()
     assert WIDGET_MIME not in bundle
-    assert "<svg" in bundle["text/html"]
+    assert pictures(bundle["text/html"])
     assert "The interactive graph could not be drawn (KeyError: &#x27;layouts&#x27;)." in bundle["text/html"]
 
 
@@ -385,7 +386,7 @@ def test_real_cells_display_through_the_magic(ipython, code: str, error: type | 
     run = ipython.run("%%autograd_trace -o t\n" + code)
     assert type(run.error) is (error or type(None))
     (bundle,) = [o for o in run.outputs if "text/html" in o]
-    assert WIDGET_MIME in bundle and "<svg" in bundle["text/html"] and FAILED not in bundle["text/html"]
+    assert WIDGET_MIME in bundle and pictures(bundle["text/html"]) and FAILED not in bundle["text/html"]
     check_real(ipython.user_ns["t"], error)
 
 

@@ -20,6 +20,8 @@ import nbformat
 import pytest
 import torch
 
+from test_static import pictures
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODULE3 = EXAMPLES / "03_tensors_and_autograd.ipynb"
 TRAINING = EXAMPLES / "training_step.ipynb"
@@ -196,7 +198,7 @@ def test_module3_is_saved_with_the_outputs_its_code_gives(module3) -> None:
     assert len(traced) == 4
     for cell in traced:  # a static picture for every reader, no dangling widget view
         data = next(o.data for o in cell.outputs if o.output_type == "display_data")
-        assert "<svg" in data["text/html"] and WIDGET_VIEW not in data
+        assert pictures(data["text/html"]) and WIDGET_VIEW not in data
     assert not any(o.output_type == "error" for c in saved.values() for o in c.outputs)
     assert MODULE3.stat().st_size < MAX_SAVED_BYTES
 
@@ -207,12 +209,14 @@ def test_module3_exported_to_html_shows_the_graphs_as_pictures(tmp_path: Path) -
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     page = (tmp_path / "03_tensors_and_autograd.html").read_text(encoding="utf-8")
-    svgs = re.findall(r"<svg\b[^>]*\bclass=\"torchlesson-svg\".*?</svg>", page, re.S)
+    svgs = pictures(page)  # as <img> data URLs: NOTE [pictures that survive sanitizers]
     forward = [svg for svg in svgs if 'data-view="forward"' in svg]
     assert len(forward) == 4, f"{len(forward)} forward graphs in the export"
 
     def tensor_names(svg: str) -> set[str]:
-        return set(re.findall(r'<g class="node tensor[^"]*"[^>]*>.*?<text[^>]*>([^<]+)</text>', svg, re.S))
+        return set(
+            re.findall(r'<g class="tl-node kind-tensor[^"]*"[^>]*>.*?<text[^>]*>([^<]+)</text>', svg, re.S)
+        )
 
     seed = next(svg for svg in forward if {"x", "y", "z", "loss"} <= tensor_names(svg))
     assert "∂loss/∂x = [2., 2., 2.]" in seed

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import nbformat
@@ -162,19 +165,31 @@ def test_failing_op_is_red_with_its_input_shapes() -> None:
     assert any("mat1 and mat2" in t for t in texts(root))
 
 
-def test_html_fallback_has_both_views_and_a_caption() -> None:
+def pictures(html: str) -> list[str]:
+    """The SVG pictures an HTML fallback holds (NOTE [pictures that survive sanitizers] in svg.py)."""
+    images = [tag for tag in re.findall(r"<img\b[^>]*>", html) if 'class="torchlesson-picture"' in tag]
+    found = [re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', tag) for tag in images]
+    return [base64.b64decode(data.group(1)).decode("utf-8") for data in found if data]
+
+
+def test_html_fallback_has_both_views_a_caption_and_a_table() -> None:
     html = to_html(seed())
     root = ET.fromstring(html)  # a well-formed fragment
-    svgs = list(root.iter(f"{SVG}svg"))
-    assert [s.get("data-view") for s in svgs] == ["forward", "autograd"]
+    assert [parse(svg).get("data-view") for svg in pictures(html)] == ["forward", "autograd"]
+    forward, autograd = (img for img in root.iter("img"))
+    assert forward.get("alt").startswith("Forward graph: 4 tensors")
     details = root.find("details")
     assert details is not None
-    assert details.find(f"{SVG}svg").get("data-view") == "autograd"
-    caption = "".join(root.find("div").itertext())
+    assert details.find(".//img") is autograd
+    caption = "".join(root.findall("div")[1].itertext())
     assert "4 tensors" in caption
     assert "x.grad = [2., 2., 2.]" in caption
+    table = root.findall("details")[-1]
+    rows = [[td.text for td in tr.iter("td")] for tr in table.iter("tr")][1:]
+    assert rows[0][:2] == ["x", "[3]"] and rows[0][-2:] == ["[2., 2., 2.]", "[2., 2., 2.]"]
     assert "<script" not in html
     assert "<style" not in html
+    assert "<svg" not in html  # inline SVG is stripped to a jumble of its texts where untrusted
 
 
 def test_exported_notebook_shows_the_static_picture_when_no_widget_state_was_saved() -> None:
@@ -193,8 +208,8 @@ def test_exported_notebook_shows_the_static_picture_when_no_widget_state_was_sav
     cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
     nb.cells = [cell]
     body, _ = HTMLExporter().from_notebook_node(nb)
-    assert "∂loss/∂y = [1., 1., 1.]" in body
-    assert body.count('class="torchlesson-svg"') == 2
+    assert "∂loss/∂y = [1., 1., 1.]" in pictures(body)[0]
+    assert len(pictures(body)) == 2
     assert "application/vnd.jupyter.widget-view+json" not in body
 
 
@@ -264,3 +279,27 @@ def test_the_inplace_op_that_broke_backward_is_outlined_in_red_and_named_with_it
     assert "modified a tensor backward needed" in to_dot(trace)
     # the autograd view has no such op: no caption line either
     assert not [t for t in texts(parse(to_svg(trace, "autograd"))) if "modified in place" in t]
+
+
+def test_the_readme_export_command_keeps_the_pictures(tmp_path) -> None:
+    """README: `jupyter nbconvert --to html --execute` stores widget state, and the export then shows
+    only the widget (blank offline); with store_widget_state=False it shows the static pictures."""
+    cell = nbformat.v4.new_code_cell(
+        "%load_ext torchlesson\nimport torch\nx = torch.ones(2, requires_grad=True)\n(x * 3).sum().backward()"
+    )
+    traced = nbformat.v4.new_code_cell(
+        "%%autograd_trace\ny = torch.ones(2, requires_grad=True)\n(y * 3).sum().backward()"
+    )
+    nb = nbformat.v4.new_notebook(cells=[cell, traced])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "lesson.ipynb")
+    command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--execute"]
+    for flags, name in (([], "with-state"), (["--ExecutePreprocessor.store_widget_state=False"], "without")):
+        subprocess.run([*command, *flags, "--output", name, str(tmp_path / "lesson.ipynb")],
+                       check=True, capture_output=True, timeout=300)  # fmt: skip
+        page = (tmp_path / f"{name}.html").read_text(encoding="utf-8")
+        shown = pictures(page)
+        if name == "with-state":
+            assert shown == [] and "application/vnd.jupyter.widget-state+json" in page
+        else:
+            assert len(shown) == 2 and "y.grad = [3., 3.]" in shown[0]

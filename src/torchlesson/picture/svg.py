@@ -7,23 +7,22 @@ values, messages) goes through
 and a tensor named ``</svg><script>`` stays text. Inline presentation attributes only, no
 ``<style>`` (it would leak into the page) and no script.
 
-Which fallback for saved notebooks (nbconvert 7.17's HTML exporter, its templates, and
-``jupyter nbconvert --to html`` on a notebook whose output has the widget view and ``text/html``):
-``display_data_priority`` is widget-view, javascript, text/html, text/markdown, image/svg+xml, ...;
-``WidgetsDataTypeFilter`` skips the widget view unless the notebook's metadata holds saved widget
-state for that model (JupyterLab does not save it by default), and then the export shows the
-bundle's ``text/html``: our inline SVG, hover titles and ``<details>`` included. With saved state
-the export shows only the widget, through the html-manager loaded from a CDN (blank offline).
-``image/svg+xml`` is exported as a base64 ``<img>``: no hover titles, and only reached when there
-is no ``text/html``. nbviewer renders through nbconvert, so the same holds there. GitHub's viewer
-(not checked here: no network) sanitizes HTML, dropping scripts and styles, which is why this SVG
-uses presentation attributes only. So the widget's mime bundle should carry :func:`to_html` as
-``text/html`` (plus ``text/plain``); adding ``image/svg+xml`` would double the notebook's size for
-no reader.
+NOTE [pictures that survive sanitizers]: the ``text/html`` fallback (to_html) holds the pictures as
+``<img>`` with ``data:image/svg+xml`` URLs, not as inline ``<svg>``. JupyterLab and Notebook 7 sanitize
+the HTML of an untrusted notebook (a lesson opened for the first time, a downloaded file): inline
+``<svg>`` is stripped to its texts, a run-on jumble of every label and tooltip; an ``<img>`` with a data
+URL is kept and shows the picture (tests/test_static_browser.py looks at both). A bare
+``image/svg+xml`` output is refused there ("untrusted"). nbconvert's HTML export and nbviewer show
+the ``text/html`` when no widget state was saved (``WidgetsDataTypeFilter``); with saved widget state
+they show the widget, through a html-manager loaded from a CDN: blank offline (the README says how
+to export without it). Under the pictures, a table of the tensors stays readable where images are
+not shown. No ``<style>`` and no script anywhere (GitHub strips them; a style would leak into the
+page): the SVG uses presentation attributes only.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from html import escape
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from . import palette
 from .failures import failed
 from .layout import layout
+from .panel import table
 from .picture import HTML_BUDGET, MAX_NODES, Picture
 from .scene import TOP_ROOM
 
@@ -191,6 +191,35 @@ def to_html(trace: dict[str, Any] | Picture) -> str:
     return html
 
 
+def image(svg: str, alt: str) -> str:
+    """An SVG as an ``<img>`` with a data URL: NOTE [pictures that survive sanitizers]."""
+    size = re.search(r'width="([\d.]+)" height="([\d.]+)"', svg)
+    w, h = size.groups() if size else ("100%", "auto")
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return (
+        f'<img class="torchlesson-picture" src="data:image/svg+xml;base64,{data}" alt="{_esc(alt)}" '
+        f'width="{w}" height="{h}" style="max-width: none;"/>'
+    )
+
+
+def _table(picture: Picture, scene: dict[str, Any]) -> str:
+    """The drawn tensors as an HTML table: readable wherever the pictures are not shown."""
+    index = picture.index
+    refs = list(dict.fromkeys(n["ref"] for n in scene["nodes"] if n["kind"] == "tensor"))
+    passage = picture.passage(None)
+    rows = table(index, refs, passage, len(index.passes))
+    head = "".join(f"<th>{_esc(h)}</th>" for h in rows["heads"])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row["cells"]) + "</tr>" for row in rows["rows"]
+    )
+    more = f"<p>{rows['more']} more tensors are not listed.</p>" if rows["more"] else ""
+    return (
+        f'<details><summary style="cursor: pointer; font-size: 12px;">Tensors ({rows["total"]})</summary>'
+        f'<table style="font-size: 12px;"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        f"{more}</details>"
+    )
+
+
 def _html(picture: Picture, max_nodes: int, autograd: bool) -> str:
     index = picture.index
     forward = picture.scene("forward", max_nodes=max_nodes)
@@ -206,25 +235,25 @@ def _html(picture: Picture, max_nodes: int, autograd: bool) -> str:
             caption += " " + "; ".join(leaves[:6]) + ("; …" if len(leaves) > 6 else "")
     muted = palette.colour("fg2")
     parts = [
-        f'<div class="torchlesson-static" style="font-family: {_esc(SANS)}; max-width: 100%; '
-        'overflow-x: auto;">',
-        scene_svg(forward),
+        f'<div class="torchlesson-static" style="font-family: {_esc(SANS)}; max-width: 100%;">',
+        f'<div style="overflow-x: auto;">{image(scene_svg(forward), forward["title"])}</div>',
         f'<div style="font-size: 12px; color: {muted}; margin: 4px 0 6px;">{_esc(caption)} Static picture: '
         "run the notebook to explore the graph interactively.</div>",
     ]
     if index.nodes and autograd:
+        scene = picture.scene("autograd", max_nodes=max_nodes)
         parts += [
             '<details><summary style="cursor: pointer; font-size: 12px;">Autograd graph (what backward '
-            "walks)</summary>",
-            scene_svg(picture.scene("autograd", max_nodes=max_nodes), footer=False),
-            "</details>",
+            f'walks)</summary><div style="overflow-x: auto;">'
+            f"{image(scene_svg(scene, footer=False), scene['title'])}"
+            "</div></details>",
         ]
     elif index.nodes:
         parts.append(
             f'<div style="font-size: 12px; color: {muted};">The autograd graph is left out of this static '
             "picture to keep the notebook small: run the notebook to see it.</div>"
         )
-    parts.append("</div>")
+    parts += [_table(picture, forward), "</div>"]
     return "\n".join(parts)
 
 
