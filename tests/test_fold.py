@@ -13,6 +13,7 @@ import torch
 
 import torchlesson
 from test_layout import chain_from_top, check_geometry
+from test_static import pictures
 from torchlesson.picture.fold import find_folds
 from torchlesson.picture.layout import layout
 from torchlesson.picture.picture import Picture
@@ -185,7 +186,7 @@ def test_the_2000_op_loop_saves_little(ipython) -> None:
     widget = _instances[bundle["application/vnd.jupyter.widget-view+json"]["model_id"]]
     saved = len(json.dumps(widget.get_state()).encode()) + len(bundle["text/html"].encode())
     assert saved < 150_000
-    assert "× 2000" in bundle["text/html"]
+    assert "× 2000" in pictures(bundle["text/html"])[0]
 
 
 def test_folds_are_found_by_period_and_nest() -> None:

@@ -122,9 +122,16 @@ def test_seed_cell_select_x_switch_view_and_replay_backward(lab_page) -> None:
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_text_is_readable_in_the_theme(lab_page, theme: str) -> None:
-    page = lab_page.open(SEED, theme=theme)
+    page = lab_page.open(
+        [SEED[0], SEED[1] + "\nk = torch.ones(3) * 2  # no gradient reaches it"], theme=theme
+    )
     widget = page.locator(".torchlesson-graph")
     pairs = {
+        "no-grad tensor's name on its faded box": (".tl-node.dimmed .tl-name", ".tl-node.dimmed .tl-box"),
+        "its facts on its faded box": (".tl-node.dimmed .tl-sub", ".tl-node.dimmed .tl-box"),
+        "its 'no grad' tag": (".tl-node.dimmed .tl-tag text", ".tl-node.dimmed .tl-tag rect"),
+        "device badge": (".tl-device text", ".tl-device rect"),
+        "requires-grad mark": ("text.tl-rg", "circle.tl-rg"),
         "tensor name on its box": (".tl-node.kind-tensor .tl-name", ".tl-node.kind-tensor .tl-box"),
         "shape and dtype on the box": (".tl-node.kind-tensor .tl-sub", ".tl-node.kind-tensor .tl-box"),
         "gradient on its chip": (".chip-flowed text", ".chip-flowed rect"),

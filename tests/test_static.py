@@ -97,8 +97,11 @@ def test_svg_shows_what_the_lesson_talks_about() -> None:
         return nodes[node_id].find(f"{SVG}rect")
 
     assert float(rect(x).get("stroke-width")) > float(rect(y).get("stroke-width"))  # leaf: thicker
-    assert nodes[c].get("opacity") is not None
-    assert nodes[y].get("opacity") is None
+    assert rect(c).get("opacity") is not None  # no gradient reaches it: its box fades...
+    assert [t.get("opacity") for t in nodes[c].iter(f"{SVG}text")] == [None] * len(
+        texts(nodes[c])
+    )  # ...not its text
+    assert rect(y).get("opacity") is None
     assert texts(nodes[y])[:2] == ["y", "[3] float32"]
     assert "∂loss/∂y = [1., 1., 1.]" in texts(nodes[y])
     (badge,) = groups_of(nodes[x], "tl-device")

@@ -10,7 +10,8 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-CHAR_W, SMALL_CHAR_W = 7.3, 6.3  # px per character of the 12px / 10.5px monospace fonts
+# px per character of the 12px / 11px monospace fonts: no text of the picture is smaller than 11 px
+CHAR_W, SMALL_CHAR_W = 7.3, 6.7
 MAX_LABEL, MAX_SUBLABEL, MAX_GRAD_LABEL = 28, 36, 44  # characters of a name, facts, a gradient row
 
 # op name -> operator as code writes it; reversed forms (`2 - x` is `rsub`) put the value first

@@ -41,7 +41,15 @@ STYLES: dict[str, dict[str, Any]] = {
     "box-leaf": {"fill": ("accent", 10), "stroke": "accent", "stroke-width": 2},
     "box-param": {"fill": ("param", 10), "stroke": "param", "stroke-width": 2},
     "box-intermediate": {"fill": ("accent", 4), "stroke": ("accent", 55, "fg2"), "stroke-width": 1.25},
-    "box-constant": {"fill": "bg2", "stroke": "fg2", "stroke-width": 1.25, "stroke-dasharray": "4 3"},
+    # faded boxes: gradients never reach it; built by an earlier cell. Only the box fades, never its
+    # text, which keeps its full contrast
+    "box-constant": {
+        "fill": "bg2",
+        "stroke": "fg2",
+        "stroke-width": 1.25,
+        "stroke-dasharray": "4 3",
+        "opacity": 0.72,
+    },
     "inner-leaf": {"fill": "none", "stroke": ("accent", 45), "stroke-width": 1},
     "inner-param": {"fill": "none", "stroke": ("param", 45), "stroke-width": 1, "stroke-dasharray": "3 2"},
     # operations: pills
@@ -57,6 +65,7 @@ STYLES: dict[str, dict[str, Any]] = {
         "stroke": ("grad", 60, "fg2"),
         "stroke-width": 1.25,
         "stroke-dasharray": "5 3",
+        "opacity": 0.75,
     },
     "box-grad": {"fill": ("grad", 22), "stroke": "grad", "stroke-width": 2},
     "box-grad-empty": {"fill": "bg2", "stroke": "grad", "stroke-width": 1.5, "stroke-dasharray": "4 3"},
@@ -91,18 +100,18 @@ STYLES: dict[str, dict[str, Any]] = {
     "chip-none": {"fill": "bg", "stroke": "line", "stroke-width": 1, "stroke-dasharray": "3 2"},
     # texts
     "t-name": {"fill": "fg", "font-size": 12, "font-weight": 700, "mono": True},
-    "t-sub": {"fill": ("fg2", 65, "fg"), "font-size": 10.5, "mono": True},
+    "t-sub": {"fill": ("fg2", 65, "fg"), "font-size": 11, "mono": True},
     "t-op": {"fill": "fg", "font-size": 12, "font-weight": 600, "mono": True},
-    "t-error": {"fill": "error", "font-size": 10.5, "font-weight": 600, "mono": True},
-    "t-warning": {"fill": "error", "font-size": 10.5, "font-weight": 700, "mono": True},
-    "t-chip": {"fill": "fg", "font-size": 10.5, "mono": True},
-    "t-chip-stored": {"fill": "fg", "font-size": 10.5, "font-weight": 700, "mono": True},
-    "t-tag": {"fill": "fg2", "font-size": 9.5, "font-weight": 600},
-    "t-device": {"fill": "fg2", "font-size": 9.5, "mono": True},
-    "t-device-accel": {"fill": "#ffffff", "font-size": 9.5, "font-weight": 700, "mono": True},
-    "t-rg": {"fill": "accent", "font-size": 10, "font-weight": 700},
+    "t-error": {"fill": "error", "font-size": 11, "font-weight": 600, "mono": True},
+    "t-warning": {"fill": "error", "font-size": 11, "font-weight": 700, "mono": True},
+    "t-chip": {"fill": "fg", "font-size": 11, "mono": True},
+    "t-chip-stored": {"fill": "fg", "font-size": 11, "font-weight": 700, "mono": True},
+    "t-tag": {"fill": "fg2", "font-size": 11, "font-weight": 600, "mono": True},
+    "t-device": {"fill": "fg2", "font-size": 11, "mono": True},
+    "t-device-accel": {"fill": "#ffffff", "font-size": 11, "font-weight": 700, "mono": True},
+    "t-rg": {"fill": "accent", "font-size": 11, "font-weight": 700},
     "t-head": {"fill": "fg", "font-size": 11.5, "font-weight": 600},
-    "t-fold": {"fill": "#ffffff", "font-size": 10.5, "font-weight": 700, "mono": True},
+    "t-fold": {"fill": "#ffffff", "font-size": 11, "font-weight": 700, "mono": True},
     "t-edge": {"fill": "fg", "font-size": 11, "font-weight": 600},
     "t-footer": {"fill": "fg2", "font-size": 11},
     "t-footer-error": {"fill": "error", "font-size": 11},
@@ -119,10 +128,8 @@ STYLES: dict[str, dict[str, Any]] = {
     # the replay's bubble beside the node that just ran
     "callout": {"fill": "bg", "stroke": "grad", "stroke-width": 1.5},
     "callout-arrow": {"fill": "grad"},
-    "t-callout": {"fill": "fg", "font-size": 10.5, "font-weight": 700, "mono": True},
+    "t-callout": {"fill": "fg", "font-size": 11, "font-weight": 700, "mono": True},
 }
-# nodes drawn faded (no gradient reaches them; built by an earlier cell)
-DIMMED_OPACITY = {"dimmed": 0.72, "earlier": 0.75}
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
 SANS = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 
@@ -209,8 +216,6 @@ def css() -> str:
             else:
                 rules.append(f"{key}: {value}")
         out.append(f".torchlesson-graph .s-{style} {{ {'; '.join(rules)}; }}")
-    for cls, opacity in DIMMED_OPACITY.items():
-        out.append(f".torchlesson-graph .tl-node.{cls} {{ opacity: {opacity}; }}")
     return "\n".join(out) + "\n"
 
 

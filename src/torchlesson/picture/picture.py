@@ -81,15 +81,22 @@ class Picture:
         refs: list[str] = []
         extras: dict[str, dict] = {}
         copies: dict[str, list[str]] = {}
+        unfold_of: dict[str, str] = {}  # a folded box's ref -> its loop, which its details can unfold
         for view in VIEWS:
             lay = self.layout(view, collapsed, max_nodes, unfolded)
             scene = build_scene(self.index, lay, passage)
             scene["replay"] = replay(self.index, scene, passage, number)
             views[view] = scene
+            groups = {n["id"]: n.get("group") or "" for n in lay["nodes"]}
             for node in scene["nodes"]:
                 refs += node.get("refs") or [node["ref"]]
                 if node["id"] in lay["copies"]:
                     copies.setdefault(node["ref"], lay["copies"][node["id"]])
+                    fold = next(
+                        (p for p in reversed(groups[node["id"]].split(".")) if p in lay["folds"]), None
+                    )
+                    if fold:
+                        unfold_of.setdefault(node["ref"], fold)
                 if node["kind"] == "group":
                     extras[node["ref"]] = _group_details(
                         node["ref"], node["tip"][0], node["cls"], lay, unfolded
@@ -110,6 +117,8 @@ class Picture:
                 panel[ref] = details(self.index, ref, passage, number, extras.get(ref))
                 if ref in copies:
                     panel[ref]["rows"].append(_iterations(self.index, copies[ref], passage))
+                if ref in unfold_of:
+                    panel[ref]["actions"].append({"label": "Show its iterations", "unfold": unfold_of[ref]})
         tensors = [t.get("id") for t in self.index.tensor_list if t.get("id") in drawn]
         repeats = {ref: len(refs_of_copies) for ref, refs_of_copies in copies.items()}
         return json_safe(

@@ -203,18 +203,20 @@ def _tensor(index: Index, node: dict, t: dict | None, passage: dict | None) -> t
     name = clip(str(node["label"]), fits(w, CHAR_W))
     parts.append(_t(8, 16, name, "t-name"))
     tag = {"leaf": "leaf", "parameter": "param", "constant": "no grad"}.get(kind)
-    if tag and w - 16 - len(name) * CHAR_W >= len(tag) * 6 + 14:
-        parts += _pill(w - len(tag) * 6 - 16, 5, len(tag) * 6 + 10, 13, tag, "tag", "t-tag", cls="tl-tag")
+    tag_w = len(tag or "") * SMALL_CHAR_W + 8
+    if tag and w - 16 - len(name) * CHAR_W >= tag_w + 4:
+        parts += _pill(w - tag_w - 6, 4, tag_w, 14, tag, "tag", "t-tag", cls="tl-tag")
     sub = str(node.get("sublabel") or "")
     device = str(t.get("device") or "")
     parts.append(_t(8, 31, clip(sub, fits(w, SMALL_CHAR_W)), "t-sub"))
     if device and (len(sub) + len(device)) * SMALL_CHAR_W + 30 <= w:
+        badge_w = len(device) * SMALL_CHAR_W + 8
         accel = device.split(":")[0]
         box, text = {"cpu": ("device", "t-device"), "meta": ("device-meta", "t-device")}.get(
             accel, ("device-accel", "t-device-accel")
         )
         cls = f"tl-device {accel}" + (" accel" if box == "device-accel" else "")
-        parts += _pill(w - len(device) * 5.8 - 15, 22, len(device) * 5.8 + 8, 12, device, box, text, cls=cls)
+        parts += _pill(w - badge_w - 6, 21, badge_w, 14, device, box, text, cls=cls)
     if t.get("requires_grad"):
         parts += [["c", w - 1, 1, 7.5, "rg", "tl-rg"], _t(w - 1, 4.5, "∂", "t-rg", "m", "tl-rg")]
     rows = []

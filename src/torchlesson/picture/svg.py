@@ -38,7 +38,6 @@ FONT = palette.FONT
 SANS = palette.SANS
 RED = palette.colour("error")
 _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-_OPACITY = palette.DIMMED_OPACITY
 
 
 def _esc(text: Any) -> str:
@@ -152,11 +151,10 @@ def scene_svg(scene: dict[str, Any], footer: bool = True) -> str:
             f'marker-end="url(#tl-arrow-{kind})"/>{label}</g>'
         )
     for n in scene["nodes"]:
-        dim = next((f' opacity="{o}"' for cls, o in _OPACITY.items() if cls in n["cls"]), "")
         classes = " ".join(_esc(c) for c in ["tl-node", f"kind-{n['kind']}", *n["cls"]])
         where = f'transform="translate({n["x"]:g},{n["y"]:g})"'
         out.append(
-            f'<g class="{classes}" data-id="{_esc(n["id"])}" {where}{dim}>'
+            f'<g class="{classes}" data-id="{_esc(n["id"])}" {where}>'
             f"<title>{_esc(chr(10).join(n['tip']))}</title>" + "".join(part(p) for p in n["parts"]) + "</g>"
         )
     for k, (text, kind) in enumerate(lines):

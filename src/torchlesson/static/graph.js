@@ -36,7 +36,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const STEP_MS = 900;
 const ZOOM_MIN = 0.05;
 const ZOOM_MAX = 4;
-const READABLE_ZOOM = 11 / 12; // 12px names stay at least 11px on first sight (smaller: scroll instead)
+const READABLE_ZOOM = 1; // no text is under 11px on first sight (the picture's smallest): pan instead
 const FAR_ZOOM = 0.4; // below this zoom, text would be under 5px: boxes and edges only
 const TOP_ROOM = 20; // tabs above a box (scene.TOP_ROOM)
 const TILE = 600; // px of layout per tile (see GraphView.tile)
@@ -268,7 +268,9 @@ class GraphView {
       const box = a && b ? [Math.min(a.x, b.x), Math.min(a.y, b.y), Math.max(a.x + a.w, b.x + b.w), Math.max(a.y + a.h, b.y + b.h)] : [0, 0, scene.width, scene.height];
       this.tile([box[0], box[1]], box).edges.append(el);
     }
-    if (!this.nodes.has(this.focusId)) this.focusId = scene.nodes.length ? this.storyStart()?.id ?? scene.nodes[0].id : null;
+    // the tab stop starts on the first box in reading order: the top, then the left
+    const first = [...scene.nodes].sort((a, b) => a.y - b.y || a.x - b.x)[0];
+    if (!this.nodes.has(this.focusId)) this.focusId = first ? first.id : null;
     for (const node of scene.nodes) {
       const el = this.drawNode(node);
       this.nodeEls.set(node.id, el);
@@ -327,7 +329,7 @@ class GraphView {
       s("rect", { x: frame.x, y: frame.y, width: frame.w, height: 19, rx: 6, class: `s-head-${frame.style}` }),
       s("text", { x: frame.x + 8, y: frame.y + 13.5, class: "s-t-head", text: frame.head }),
     ]);
-    return s("g", { class: ["tl-group", frame.style, `depth-${frame.depth}`] }, [
+    return s("g", { class: ["tl-group", frame.style, `depth-${frame.depth}`], "data-id": frame.id }, [
       s("rect", { class: ["tl-group-box", `s-frame-${frame.style}`], x: frame.x, y: frame.y, width: frame.w, height: frame.h, rx: 8 }),
       header,
     ]);
@@ -499,12 +501,26 @@ class GraphView {
     this.layers.overlay.replaceChildren();
     const node = step && step.at && this.nodes.get(step.at);
     if (!node) return;
-    const x = node.x + node.w + 12;
-    const y = node.y + node.h / 2;
-    const text = s("text", { x: x + 8, y: y + 4, class: "s-t-callout", text: step.callout });
-    const bubble = s("g", { class: "tl-callout" }, [s("path", { d: `M${x - 9},${y} L${x + 1},${y - 6} L${x + 1},${y + 6} z`, class: "s-callout-arrow" }), s("rect", { x, y: y - 11, height: 22, rx: 6, class: "s-callout" }), text]);
-    this.layers.overlay.append(bubble);
-    bubble.children[1].setAttribute("width", text.getComputedTextLength() + 16);
+    const text = s("text", { class: "s-t-callout", text: step.callout });
+    const rect = s("rect", { height: 22, rx: 6, class: "s-callout" });
+    const arrow = s("path", { class: "s-callout-arrow" });
+    this.layers.overlay.append(s("g", { class: "tl-callout" }, [arrow, rect, text]));
+    const w = text.getComputedTextLength() + 16;
+    // beside the box where the stage has room for both (the view pans to them), else under it:
+    // a narrow output never cuts it off
+    let x = node.x + node.w + 12;
+    let y = node.y + node.h / 2;
+    let tip = `M${x - 9},${y} L${x + 1},${y - 6} L${x + 1},${y + 6} z`;
+    if ((node.w + 24 + w) * this.zoom.k > this.stage.clientWidth - 8) {
+      x = node.x + node.w / 2 - w / 2;
+      y = node.y + node.h + 20;
+      tip = `M${node.x + node.w / 2},${y - 20} L${node.x + node.w / 2 - 6},${y - 10} L${node.x + node.w / 2 + 6},${y - 10} z`;
+    }
+    assign(rect, { x, y: y - 11, width: w });
+    assign(text, { x: x + 8, y: y + 4 });
+    arrow.setAttribute("d", tip);
+    const [left, top] = [Math.min(x - 10, node.x), Math.min(y - 11, node.y)];
+    this.reveal({ x: left, y: top, w: Math.max(x + w + 10, node.x + node.w) - left, h: Math.max(y + 11, node.y + node.h) - top });
   }
 
   advance() {
@@ -626,14 +642,17 @@ class GraphView {
     this.applyTransform(gesture);
   }
 
-  /** Pan so that a node is in view (a selection from the table, a box reached by keyboard). */
+  /** Pan as little as brings a box into view (a selection from the table, a box reached by
+   *  keyboard, the replay's bubble); one wider than the stage shows its left part. */
   reveal(node) {
     if (!node) return;
     const { x, y, k } = this.zoom;
     const [W, H] = [this.stage.clientWidth, this.stage.clientHeight];
     const [left, top, right, bottom] = [node.x * k + x, node.y * k + y, (node.x + node.w) * k + x, (node.y + node.h) * k + y];
-    if (left >= 4 && right <= W - 4 && top >= 4 && bottom <= H - 4) return;
-    this.zoom = { k, x: W / 2 - (node.x + node.w / 2) * k, y: H / 2 - (node.y + node.h / 2) * k };
+    const shift = (lo, hi, size) => (hi > size - 4 ? Math.max(size - 4 - hi, 4 - lo) : lo < 4 ? 4 - lo : 0);
+    const [dx, dy] = [shift(left, right, W), shift(top, bottom, H)];
+    if (!dx && !dy) return;
+    this.zoom = { k, x: x + dx, y: y + dy };
     this.userMoved = true;
     this.applyTransform();
   }
@@ -710,6 +729,8 @@ class GraphView {
     const group = target.closest?.("[data-group]");
     if (group) return this.toggleGroup(group.dataset.group);
     const el = target.closest?.(".tl-node");
+    const frame = !el && target.closest?.(".tl-group[data-id]");
+    if (frame) return this.select(frame.dataset.id); // a module's or a loop's box: its details
     if (!el) return this.set("selected", null);
     const node = this.nodes.get(el.dataset.id);
     if (node) (this.rove(node.id, false), this.select(node.ref));
