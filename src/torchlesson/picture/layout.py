@@ -24,14 +24,12 @@ from itertools import pairwise
 from typing import Any
 
 from .fold import find_folds, fold_graph, name_folds, unfold
-from .graph import (
+from .graph import Graph, build_graph, finish_rows
+from .groups import (
     AUTO_COLLAPSE_NODES,
-    Graph,
     auto_collapse,
-    build_graph,
     collapse,
     common_prefix,
-    finish_rows,
     group_counts,
     group_titles,
     module_types,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .index import Index, flowed_into, grad_label
 from .labels import shape_text, stats_text, summary_text, values_block
-from .scene import Index, flowed_into, grad_label
 
 TABLE_ROWS = 300  # rows sent at first; the table says how many more there are
 MAX_STEPS = 400  # replay steps sent; longer passes merge what is left into the last one

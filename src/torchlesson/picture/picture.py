@@ -13,9 +13,10 @@ import json
 import math
 from typing import Any
 
+from .index import Index
 from .layout import layout
 from .panel import details, replay, table
-from .scene import Index, build_scene
+from .scene import build_scene
 
 VIEWS = ("forward", "autograd")
 # NOTE [a budget for what a cell saves]: a saved notebook keeps the widget's state and the static

@@ -12,7 +12,8 @@ import math
 from itertools import pairwise
 from typing import Any
 
-from .graph import Graph, common_prefix, is_fold
+from .graph import Graph
+from .groups import common_prefix, is_fold
 
 SWEEPS = 4  # passes of _layout's ordering and of x here (down, up, down, up): fixed, so time stays linear
 NODE_GAP, DUMMY_GAP, RANK_GAP = 18.0, 8.0, 34.0

@@ -24,8 +24,9 @@ from typing import Any
 
 from .failures import failed
 from .graph import GRAD_ROW_H, TENSOR_H
-from .labels import CHAR_W, SMALL_CHAR_W, first_line, root_label, shape_text, summary_text
-from .labels import tensor_label as name_of
+from .index import Index, flowed_into, grad_label
+from .labels import CHAR_W, SMALL_CHAR_W, first_line, shape_text, summary_text
+from .messages import banners, caption
 
 TOP_ROOM = 20  # a tab above a box (a gradient of another pass) needs this much room above the graph
 FRAME_HEAD_H = 19
@@ -69,56 +70,6 @@ def _pill(
     x: float, y: float, w: float, h: float, text: str, box: str, style: str, anchor: str = "m", cls: str = ""
 ) -> list:
     return [["b", round(x, 1), round(y, 1), round(w, 1), round(h, 1), text, box, style, anchor, cls]]
-
-
-class Index:
-    """Lookups a scene needs from the trace, made once per trace."""
-
-    def __init__(self, trace: dict[str, Any]) -> None:
-        def dicts(value: Any) -> list[dict]:
-            return [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
-
-        self.trace = trace
-        self.tensor_list = dicts(trace.get("tensors"))
-        self.tensors = {t["id"]: t for t in self.tensor_list if isinstance(t.get("id"), str)}
-        self.ops = {o["id"]: o for o in dicts(trace.get("ops")) if isinstance(o.get("id"), str)}
-        autograd = trace.get("autograd") if isinstance(trace.get("autograd"), dict) else {}
-        self.nodes = {n["id"]: n for n in dicts(autograd.get("nodes")) if isinstance(n.get("id"), str)}
-        self.passes = dicts(trace.get("backward"))
-        self.lines = [str(line) for line in trace.get("lines") or () if isinstance(line, str)]
-        self.error = trace.get("error") if isinstance(trace.get("error"), dict) else None
-        self.cuts = dicts(trace.get("cuts"))
-
-    def name(self, tid: Any) -> str:
-        return name_of(self.tensors.get(tid) or {"id": tid})
-
-    def source(self, line: Any) -> str:
-        return self.lines[line - 1].strip() if isinstance(line, int) and 0 < line <= len(self.lines) else ""
-
-    def root(self, passage: dict | None) -> str:
-        return root_label([self.name(r) for r in (passage or {}).get("root") or ()])
-
-    def tensor_of(self, node: dict) -> dict | None:
-        """The tensor a scene node stands for (a tensor, its autograd node, its .grad), or None."""
-        ref = node.get("ref")
-        if ref in self.tensors:
-            return self.tensors[ref]
-        ag = self.nodes.get(ref)
-        return self.tensors.get(ag.get("tensor")) if ag else None
-
-
-def flowed_into(passage: dict | None, node: dict, tensor: dict | None) -> Any:
-    """The gradient the pass sent into this box: each box of an in-place-rewritten tensor shows
-    what its own autograd node received (NOTE [gradients of in-place versions] in _capture.py)."""
-    if not passage or tensor is None:
-        return None
-    if "grad_node" in node:
-        return (passage.get("node_grads") or {}).get(node["grad_node"]) if node["grad_node"] else None
-    return (passage.get("grads") or {}).get(tensor.get("id"))
-
-
-def grad_label(index: Index, passage: dict | None, label: str) -> str:
-    return f"∂{index.root(passage)}/∂{label}"
 
 
 def build_scene(index: Index, lay: dict[str, Any], passage: dict | None) -> dict[str, Any]:
@@ -425,96 +376,3 @@ def _frame(g: dict[str, Any]) -> dict[str, Any]:
         "head": clip(f"{arrow}{g['label']}", int((g["w"] - 12) / 6.4)),
         "name": f"{'Loop' if fold else 'Module'} {g['label']}: collapse",
     }
-
-
-def caption(index: Index, view: str) -> str:
-    what = "Forward graph" if view == "forward" else "Autograd graph (the order backward walks)"
-    text = f"{what}: {len(index.tensor_list)} tensors, {len(index.ops)} operations"
-    if index.passes:
-        roots = ", ".join(index.name(r) for r in index.passes[-1].get("root") or ())
-        count = len(index.passes)
-        text += f"; {count} backward pass{'es' * (count > 1)} (last from {roots})"
-    return text + "."
-
-
-def modified_message(index: Index) -> tuple[str, str, dict] | None:
-    """NOTE [modified in place]: the one sentence about the in-place op a failing backward needed
-    unchanged (banner, static footer, text summary), its code line, and the op; None if none."""
-    error = index.error or {}
-    op = index.ops.get(error.get("modified_by")) if error.get("modified_by") else None
-    if op is None:
-        return None
-    at = f" on line {op['line']}" if op.get("line") else ""
-    return (
-        f"A tensor backward needed was modified in place by {op.get('name')}{at} (outlined in red):",
-        index.source(op.get("line")),
-        op,
-    )
-
-
-def banners(index: Index, lay: dict[str, Any], passage: dict | None) -> list[dict[str, Any]]:
-    """What the learner reads above the graph (and under the static picture), most urgent first."""
-    out: list[dict[str, Any]] = []
-    trace = index.trace
-    if index.error:
-        e = index.error
-        message = first_line(e.get("message"))
-        where = f" on line {e['line']}" if e.get("line") else ""
-        text = f"{e.get('type') or 'Error'}{where}" + (f": {message}" if message else "")
-        out.append({"kind": "error", "icon": "✕", "text": text, "code": index.source(e.get("line"))})
-        modified = modified_message(index)
-        if modified:  # in both views: its button shows the op in the forward view
-            sentence, code, op = modified
-            out.append(
-                {
-                    "kind": "error",
-                    "icon": "✎",
-                    "text": sentence,
-                    "code": code,
-                    "action": {"label": "Show it", "view": "forward", "select": op.get("id")},
-                }
-            )
-    stopped = trace.get("stopped")
-    if isinstance(stopped, dict):
-        message = first_line(stopped.get("message"))
-        why = f"{stopped.get('type') or 'error'}" + (f": {message}" if message else "")
-        out.append(
-            {
-                "kind": "warn",
-                "icon": "!",
-                "text": f"The tracer stopped recording after {stopped.get('op_count')} "
-                f"operations ({why}): what came later is not drawn. "
-                "The cell itself ran to the end unchanged.",
-            }
-        )
-    if trace.get("truncated"):
-        out.append(
-            {
-                "kind": "warn",
-                "icon": "!",
-                "text": f"Only the first {trace.get('max_ops')} operations were "
-                "recorded; the cell itself ran to the end. Use %%autograd_trace --max-ops N to record more.",
-            }
-        )
-    for note in lay.get("notes") or ():
-        out.append({"kind": "info", "icon": "i", "text": note})
-    for cut in index.cuts:
-        where = f", line {cut['line']}" if cut.get("line") else ""
-        out.append(
-            {
-                "kind": "cut",
-                "icon": "✂",
-                "text": f"Gradient stops at {index.name(cut.get('tensor'))} "
-                f"({cut.get('reason') or '?'}{where}): nothing flows back through it.",
-            }
-        )
-    if not index.passes:
-        out.append(
-            {
-                "kind": "info",
-                "icon": "i",
-                "text": "This cell ran no backward pass: no gradients to show yet. "
-                "Call .backward() on a scalar to see them flow.",
-            }
-        )
-    return out
