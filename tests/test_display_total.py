@@ -401,3 +401,16 @@ def test_real_cells_display_through_the_python_api(code: str, error: type | None
         raised = exc
     assert type(raised) is (error or type(None))
     check_real(t, error)
+
+
+def test_the_text_summary_of_a_training_loop_stays_short(ipython) -> None:
+    """300 backward passes: the text lists the first two and the last three, and says how many more."""
+    ipython.run("import torch\nw = torch.ones(3, requires_grad=True)")
+    run = ipython.run("%%autograd_trace -o t\nfor _ in range(300):\n    (w * 2).sum().backward()")
+    assert run.error is None
+    text = run.outputs[0]["text/plain"]
+    assert "... 295 more backward passes ..." in text
+    assert [line.split(" (")[0] for line in text.splitlines() if line.startswith("backward pass")] == [
+        "backward pass 1", "backward pass 2", "backward pass 298", "backward pass 299", "backward pass 300"
+    ]  # fmt: skip
+    assert len(text.encode()) < 20_000

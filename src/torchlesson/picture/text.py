@@ -16,6 +16,7 @@ from .labels import first_line, root_label, shape_text, stats_text, tensor_label
 MAX_TENSOR_ROWS = 40
 MAX_OP_ROWS = 40
 MAX_ROW_VALUES = 8  # a table row lists this many values at most, else their statistics
+MAX_PASSES = 5  # backward passes listed in full: the first two and the last three
 
 
 def format_summary(summary: dict | None, max_values: int | None = None) -> str:
@@ -137,7 +138,13 @@ def _render(trace: dict) -> str:
         _rows(out, shown_ops[:MAX_OP_ROWS], op_row, "operation list")
         if len(shown_ops) > MAX_OP_ROWS:
             out.append(f"  ... and {len(shown_ops) - MAX_OP_ROWS} more")
-    for number, passage in enumerate(passes, 1):
+    numbered = list(enumerate(passes, 1))
+    if len(numbered) > MAX_PASSES:  # a training loop: the first passes and the last ones
+        numbered = [*numbered[:2], (0, {}), *numbered[-(MAX_PASSES - 2) :]]
+    for number, passage in numbered:
+        if not number:
+            out.append(f"... {len(passes) - MAX_PASSES} more backward passes ...")
+            continue
         roots = [name(r) for r in passage.get("root") or ()]
         out.append(
             f"backward pass {number} ({passage.get('kind') or 'backward'}, line {passage.get('line')}, "
