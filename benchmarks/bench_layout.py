@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _synthetic import SHAPES
-from torchlesson._layout import layout
+from torchlesson.picture.layout import layout
 
 TARGET_S = 0.5  # 2,000 nodes
 

@@ -15,6 +15,8 @@ Things learnt the hard way, kept here so nobody learns them again:
 - Widget outputs have no mime-type attribute in the DOM: they are found in the notebook model and
   matched to the output area's children by position.
 - ``page.evaluate`` has no timeout: JupyterLab promises are turned into flags and polled.
+- Notebook 7 (``LabServer(app="notebook")``, ``/notebooks/<path>``) shares most of this: it raises
+  one error of its own on every page load (``_NOTEBOOK7_ON_LOAD``, ignored there).
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-MAX_SHOT_HEIGHT = 15000  # Chromium cannot capture much more than 16384 px at once
+MAX_SHOT_HEIGHT = 15000
+# Notebook 7.6.5 raises this in its shortcuts settings on every page load, an empty notebook's too
+_NOTEBOOK7_ON_LOAD = "Cannot read properties of undefined (reading 'schema')"  # Chromium cannot capture much more than 16384 px at once
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -64,9 +68,13 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 class LabServer:
-    """One JupyterLab server in its own temporary world. Stop it with :meth:`stop`."""
+    """One JupyterLab server (or, with ``app="notebook"``, a Notebook 7 server) in its own temporary
+    world. Stop it with :meth:`stop`."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, app: str = "lab") -> None:
+        if app not in ("lab", "notebook"):
+            raise ValueError(f"app must be 'lab' or 'notebook', not {app!r}")
+        self.app = app
         self.base = base
         self.root = base / "root"
         self.token = secrets.token_hex(24)
@@ -111,15 +119,18 @@ class LabServer:
         self._prepare()
         self.port = _free_port()
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
+            sys.executable, "-m", "jupyterlab" if self.app == "lab" else "notebook", "--no-browser",
             f"--port={self.port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.root_dir={self.root}", f"--IdentityProvider.token={self.token}",
             "--LabApp.expose_app_in_browser=True", "--JupyterNotebookApp.expose_app_in_browser=True",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
             "--KernelSpecManager.ensure_native_kernel=False",
         ]  # fmt: skip
+        if self.app == "lab":
+            cmd += [
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         with self.log_path.open("ab") as log:
@@ -150,6 +161,8 @@ class LabServer:
 
     def lab_url(self, notebook: str, workspace: str) -> str:
         path = urllib.parse.quote(notebook)
+        if self.app == "notebook":  # Notebook 7 opens one notebook per page, no workspaces
+            return f"{self.url}/notebooks/{path}?token={self.token}"
         return f"{self.url}/lab/workspaces/{workspace}/tree/{path}?reset&token={self.token}"
 
     def notebook7_url(self, notebook: str) -> str:
@@ -320,21 +333,24 @@ class LabPage:
         notebook: str | os.PathLike[str] | list[str],
         theme: str = "light",
         timeout: float = 240,
+        run: bool = True,
         ui: str = "lab",
     ) -> Any:
         """Open ``notebook`` (a path, or a list of code cell sources), run all cells, wait for widgets.
 
-        ``ui="notebook7"`` opens it in Notebook 7 instead of JupyterLab.
+        With ``run=False`` the notebook is opened as saved (its outputs kept, untrusted, as a
+        learner's first open shows it) and nothing runs. ``ui="notebook7"`` opens it in Notebook 7
+        (served by the same JupyterLab server) instead of JupyterLab.
         """
         if theme not in THEMES:
             raise ValueError(f"theme must be one of {sorted(THEMES)}, not {theme!r}")
-        rel = self._copy(notebook)
+        rel = self._copy(notebook, keep_outputs=not run)
         context = self.browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
         self._contexts.append(context)
         context.set_default_timeout(30_000)
         page = self.page = context.new_page()
         page.on("console", lambda m: m.type == "error" and self.console_errors.append(self._scrub(m.text)))
-        page.on("pageerror", lambda e: self.page_errors.append(self._scrub(str(e))))
+        page.on("pageerror", self._page_error)
 
         deadline, self._log_start = time.monotonic() + timeout, self.server.log_size()
         if ui not in ("lab", "notebook7"):
@@ -360,6 +376,9 @@ class LabPage:
         if ui == "notebook7":
             self.startup_errors, self.page_errors[:] = list(self.page_errors), []
         page.evaluate(JS_OBSERVE)
+        if not run:
+            page.wait_for_function("() => performance.now() - window.__tl.lastMutation > 500")
+            return page
         page.evaluate(JS_COMMAND, ["runAll", "notebook:run-all-cells", {}])
         state = self._poll(self._finished, deadline, "Run All did not finish")
         self._check_errors(state)
@@ -368,10 +387,16 @@ class LabPage:
         self._check_errors(state)
         return page
 
+    def _page_error(self, error: Any) -> None:
+        text = self._scrub(f"{error}\n{error.stack or ''}")
+        if self.server.app == "notebook" and _NOTEBOOK7_ON_LOAD in text:
+            return  # Notebook 7's own, on every page load, before any cell runs (see the module's notes)
+        self.page_errors.append(text)
+
     def _scrub(self, text: str) -> str:
         return text.replace(self.server.token, "<token>")
 
-    def _copy(self, notebook: str | os.PathLike[str] | list[str]) -> str:
+    def _copy(self, notebook: str | os.PathLike[str] | list[str], keep_outputs: bool = False) -> str:
         if isinstance(notebook, list):
             nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in notebook])
             name = "cells.ipynb"
@@ -379,7 +404,7 @@ class LabPage:
             nb = nbformat.read(os.fspath(notebook), as_version=4)
             name = Path(notebook).name
         for cell in nb.cells:
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and not keep_outputs:
                 cell.outputs, cell.execution_count = [], None
         nb.metadata.pop("widgets", None)
         nb.metadata["kernelspec"] = dict(KERNELSPEC)

@@ -36,7 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by what they start, so ``-m "not browser"`` works even if a mark was forgotten."""
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if "lab" in names or "lab_page" in names:
+        if {"lab", "lab_page", "notebook7", "notebook7_page"} & set(names):
             item.add_marker(pytest.mark.browser)
         if "run_notebook" in names:
             item.add_marker(pytest.mark.notebook)
@@ -171,9 +171,32 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.fixture(scope="session")
+def notebook7(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A Notebook 7 server (the ``notebook`` package), sharing the JupyterLab tests' browser."""
+    server = LabServer(tmp_path_factory.mktemp("notebook7"), app="notebook")
+    atexit.register(server.stop)
+    try:
+        server.start()
+        yield Lab(server, lab.browser)
+    finally:
+        server.stop()
+        atexit.unregister(server.stop)
+
+
 @pytest.fixture
 def lab_page(lab: Lab, request: pytest.FixtureRequest) -> Iterator[LabPage]:
     """Opens notebooks in JupyterLab (``open``) and saves pictures of them (``screenshot``)."""
+    yield from _pages(lab, request)
+
+
+@pytest.fixture
+def notebook7_page(notebook7: Lab, request: pytest.FixtureRequest) -> Iterator[LabPage]:
+    """As ``lab_page``, in Notebook 7 (``/notebooks/...``)."""
+    yield from _pages(notebook7, request)
+
+
+def _pages(lab: Lab, request: pytest.FixtureRequest) -> Iterator[LabPage]:
     name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
     shutil.rmtree(ARTIFACTS / name, ignore_errors=True)
     page = LabPage(lab.server, lab.browser, ARTIFACTS / name, folder=name)

@@ -14,6 +14,7 @@ import random
 import re
 import textwrap
 import threading
+import time
 import warnings
 
 import pytest
@@ -409,16 +410,25 @@ def test_interrupts_at_random_moments_leave_nothing_behind(ipython):
         "opt = torch.optim.SGD(model.parameters(), lr=0.01)\ndata = torch.randn(32, 8)"
     )
     before = observers()
+    # The clock starts when the cell's own code does: an interrupt that lands in IPython before the
+    # cell runs (a busy machine can take that long) is IPython's to handle, and would stop pytest.
+    started = ipython.user_ns["started"] = threading.Event()
     loop = (
-        "%%autograd_trace -o tr --max-ops 1000000\nimport time\nstart = time.perf_counter()\n"
+        "%%autograd_trace -o tr --max-ops 1000000\nimport time\nstarted.set()\nstart = time.perf_counter()\n"
         "while time.perf_counter() - start < 5:\n    opt.zero_grad()\n"
         "    model(data).pow(2).mean().backward()\n    opt.step()\n"
     )
     rng = random.Random(20261130)
+
+    def interrupt_after(delay: float) -> None:
+        if started.wait(60):
+            time.sleep(delay)
+            _thread.interrupt_main()
+
     interrupted = 0
     for _ in range(20):
-        delay = rng.uniform(0.0, 0.4)
-        timer = threading.Timer(delay, _thread.interrupt_main)
+        started.clear()
+        timer = threading.Thread(target=interrupt_after, args=(rng.uniform(0.0, 0.4),))
         timer.start()
         run = ipython.run(loop)
         timer.join()

@@ -122,9 +122,16 @@ def test_seed_cell_select_x_switch_view_and_replay_backward(lab_page) -> None:
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_text_is_readable_in_the_theme(lab_page, theme: str) -> None:
-    page = lab_page.open(SEED, theme=theme)
+    page = lab_page.open(
+        [SEED[0], SEED[1] + "\nk = torch.ones(3) * 2  # no gradient reaches it"], theme=theme
+    )
     widget = page.locator(".torchlesson-graph")
     pairs = {
+        "no-grad tensor's name on its faded box": (".tl-node.dimmed .tl-name", ".tl-node.dimmed .tl-box"),
+        "its facts on its faded box": (".tl-node.dimmed .tl-sub", ".tl-node.dimmed .tl-box"),
+        "its 'no grad' tag": (".tl-node.dimmed .tl-tag text", ".tl-node.dimmed .tl-tag rect"),
+        "device badge": (".tl-device text", ".tl-device rect"),
+        "requires-grad mark": ("text.tl-rg", "circle.tl-rg"),
         "tensor name on its box": (".tl-node.kind-tensor .tl-name", ".tl-node.kind-tensor .tl-box"),
         "shape and dtype on the box": (".tl-node.kind-tensor .tl-sub", ".tl-node.kind-tensor .tl-box"),
         "gradient on its chip": (".chip-flowed text", ".chip-flowed rect"),
@@ -456,7 +463,17 @@ def test_a_wide_row_of_inputs_opens_on_the_operation_that_joins_them(lab_page) -
     assert cat.count() == 1
     assert_in_view(page, widget, cat)
     assert tensor_node(widget, "joined").count() == 1  # drawn under it, in view with it
-    assert tensor_node(widget, "parts[50]").count() == 1  # inputs named by their place in the list
+    # the 100 leaves the comprehension made are one folded block (NOTE [folding loops]): its box is
+    # the last, named by its place in the list, and the others are a click away in the details
+    assert tensor_node(widget, "parts[99]").count() == 1
+    frame = widget.locator(".tl-group.fold .tl-group-header")
+    assert frame.text_content().startswith("▾ × 100 · parts = [torch.ones(2")
+    tensor_node(widget, "parts[99]").click()
+    panel = widget.locator(".tl-panel")
+    assert "× 100: this box is iteration 100, the last." in panel.inner_text()
+    assert panel.get_by_role("button", name="51").count() == 0  # a sample: 1, 2, 3, …, 99, 100
+    panel.get_by_role("button", name="2", exact=True).click()
+    assert panel.locator("h3").inner_text().startswith("parts[1]")
     page.mouse.move(1, 1)
     lab_page.screenshot("cat-of-100-first-view", widget)
     assert lab_page.page_errors == []
@@ -487,4 +504,56 @@ def test_replay_shows_what_each_node_of_an_inplace_modified_tensor_received(lab_
     chips = sorted(svg_texts(tensor_node(widget, "y").locator(".chip-flowed text")))
     assert chips == ["∂loss/∂y = [1., 1., 1.]", "∂loss/∂y = [3., 3., 3.]"]
     lab_page.screenshot("inplace-forward", widget)
+    assert lab_page.page_errors == []
+
+
+# the notebook as JupyterLab holds it: what a stray shortcut would change
+JS_NOTEBOOK = """() => {
+  const p = window.__tl.panel, kernel = p.sessionContext.session && p.sessionContext.session.kernel;
+  return {types: p.content.widgets.map((c) => c.model.type), sources: p.content.widgets.map((c) =>
+          c.model.sharedModel.getSource()), kernel: kernel ? kernel.id : null,
+          dialogs: document.querySelectorAll('.jp-Dialog').length};
+}"""
+
+
+def test_keys_typed_in_the_widget_never_reach_the_notebook(lab_page) -> None:
+    """Issue 10, item 11: JupyterLab's command-mode shortcuts (m: to Markdown, a/b: insert a cell,
+    d d: delete it, 0 0: restart the kernel, arrows: move to another cell) must not fire while the
+    focus is inside the graph, wherever it is: a toolbar button, the stage, a table row."""
+    page = lab_page.open(SEED)
+    widget = page.locator(".torchlesson-graph")
+    before = page.evaluate(JS_NOTEBOOK)
+    assert before["types"] == ["code", "code"] and before["dialogs"] == 0
+    targets = [
+        widget.get_by_role("button", name="Autograd view"),
+        widget.locator(".tl-stage"),
+        widget.locator("tbody tr").first,
+    ]
+    keys = ["m", "a", "b", "0", "0", "d", "d", "x", "c", "v", "z", "i", "i", "y", "Enter"]
+    keys += ["ArrowDown", "ArrowUp", "ArrowLeft", "ArrowRight", "j", "k", "Shift+ArrowDown"]
+    for target in targets:
+        target.focus()
+        for key in keys:
+            page.keyboard.press(key)
+        page.wait_for_timeout(300)  # a dialog or a cell change would have shown by now
+        after = page.evaluate(JS_NOTEBOOK)
+        assert after == before, (target, after)
+        assert widget.count() == 1  # the graph is still there (m would have turned its cell to Markdown)
+    # the widget's own keys still work: + zooms in, 0 fits the graph again
+    viewport = widget.locator(".tl-viewport")
+
+    def scale() -> float:
+        return float(re.search(r"scale\(([\d.]+)\)", viewport.get_attribute("transform")).group(1))
+
+    widget.locator(".tl-stage").focus()
+    page.keyboard.press("0")
+    page.wait_for_timeout(100)
+    fitted = scale()
+    page.keyboard.press("+")
+    page.wait_for_timeout(100)
+    assert scale() > fitted
+    page.keyboard.press("0")
+    page.wait_for_timeout(100)
+    assert scale() == fitted
+    assert page.evaluate(JS_NOTEBOOK) == before
     assert lab_page.page_errors == []

@@ -13,8 +13,8 @@ from torch import nn
 
 import torchlesson
 from _synthetic import SHAPES, TraceBuilder, diamonds, failing_matmul, forward_node_count, mlp, seed, summary
-from torchlesson._labels import op_label, short_name, tensor_label
-from torchlesson._layout import layout
+from torchlesson.picture.labels import op_label, short_name, tensor_label
+from torchlesson.picture.layout import layout
 
 
 def by_label(lay: dict, kind: str | None = None) -> dict[str, dict]:
@@ -270,7 +270,7 @@ def test_a_stored_grad_without_a_backward_pass_still_has_its_row() -> None:
     assert (first["label"], first["grad_label"], first["stored_label"]) == (
         "bias",
         None,
-        "bias.grad = [-3.391]",
+        "bias.grad = [-3.3910]",  # as torch prints it, in the box and the widget alike
     )
     assert first["h"] == 54
     # wide enough for what graph.js writes: the value as torch prints it, or else the norm

@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import torchlesson
+from test_static import pictures
 from torchlesson._quiz import load as load_quiz
 
 if sys.version_info >= (3, 11):
@@ -301,7 +302,7 @@ def test_module3_is_saved_with_the_outputs_its_code_gives(module3) -> None:
     assert len(traced) == 7  # 4 before issue 14 added the autograd tutorial's examples
     for cell in traced:  # a static picture for every reader, no dangling widget view
         data = next(o.data for o in cell.outputs if o.output_type == "display_data")
-        assert "<svg" in data["text/html"] and WIDGET_VIEW not in data
+        assert pictures(data["text/html"]) and WIDGET_VIEW not in data
     assert not any(o.output_type == "error" for c in saved.values() for o in c.outputs)
     assert MODULE3.stat().st_size < MAX_SAVED_BYTES
 
@@ -312,12 +313,14 @@ def test_module3_exported_to_html_shows_the_graphs_as_pictures(tmp_path: Path) -
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     page = (tmp_path / "03_tensors_and_autograd.html").read_text(encoding="utf-8")
-    svgs = re.findall(r"<svg\b[^>]*\bclass=\"torchlesson-svg\".*?</svg>", page, re.S)
+    svgs = pictures(page)  # as <img> data URLs: NOTE [pictures that survive sanitizers]
     forward = [svg for svg in svgs if 'data-view="forward"' in svg]
     assert len(forward) == 7, f"{len(forward)} forward graphs in the export"  # 4 before issue 14
 
     def tensor_names(svg: str) -> set[str]:
-        return set(re.findall(r'<g class="node tensor[^"]*"[^>]*>.*?<text[^>]*>([^<]+)</text>', svg, re.S))
+        return set(
+            re.findall(r'<g class="tl-node kind-tensor[^"]*"[^>]*>.*?<text[^>]*>([^<]+)</text>', svg, re.S)
+        )
 
     seed = next(svg for svg in forward if {"x", "y", "z", "loss"} <= tensor_names(svg))
     assert "∂loss/∂x = [2., 2., 2.]" in seed

@@ -46,7 +46,7 @@ _LAZY = {
     "trace": "capture",
     "Trace": "capture",
     "Tracer": "capture",
-    "GraphWidget": "_graph_widget",
+    "GraphWidget": "picture.widget",
     "quiz": "_quiz",
     "list_quizzes": "_quiz",
     "quiz_results": "_quiz",
@@ -57,13 +57,13 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._graph_widget import GraphWidget
     from ._quiz import list_quizzes, quiz, quiz_results
     from ._quiz_model import QuizError
     from ._quiz_saving import collect_quiz_results
     from ._quiz_sheet import export_quiz_results
     from ._quiz_widget import QuizWidget
     from .capture import Trace, Tracer, trace
+    from .picture.widget import GraphWidget
 
 
 def __getattr__(name: str) -> Any:

@@ -6,7 +6,6 @@ and never touches torch objects.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from typing import Any
@@ -120,54 +119,56 @@ class Trace:
     # ------------------------------------------------------------------ renderings
     def text_view(self) -> TextView:
         """A plain-text summary (what ``%%autograd_trace --text`` shows)."""
-        from torchlesson._text import render_text
+        from torchlesson.picture.text import render_text
 
         return TextView(render_text(self._d))
 
     def to_svg(self, view: str = "forward") -> str:
         """A standalone SVG drawing of the graph (``view``: ``"forward"`` or ``"autograd"``)."""
-        from torchlesson._static import to_svg
+        from torchlesson.picture.svg import to_svg
 
-        return to_svg(self._d, view=view)
+        return to_svg(self._picture(), view=view)
 
     def to_dot(self, view: str = "forward") -> str:
         """Graphviz DOT source of the graph, for people who use torchviz and Graphviz."""
-        from torchlesson._static import to_dot
+        from torchlesson.picture.svg import to_dot
 
         return to_dot(self._d, view=view)
 
     def to_html(self) -> str:
         """An HTML fragment with the graph as inline SVG (for places without a widget manager)."""
-        from torchlesson._static import to_html
+        from torchlesson.picture.svg import to_html
 
-        return to_html(self._d)
+        return to_html(self._picture())
 
     def widget(self):
         """The interactive graph widget for this trace."""
-        from torchlesson._graph_widget import GraphWidget
+        from torchlesson.picture.widget import GraphWidget
 
-        return GraphWidget(self._d)
+        return GraphWidget(self._picture())
+
+    def _picture(self):
+        """The picture of this trace, made once: each view is laid out once however often it is
+        shown (NOTE [lay out once] in picture/picture.py)."""
+        from torchlesson.picture.picture import Picture
+
+        if self.__dict__.get("_drawn") is None:
+            self.__dict__["_drawn"] = Picture(self._d)
+        return self.__dict__["_drawn"]
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        bundle: dict[str, Any] = {"text/plain": repr(self)}
-        with contextlib.suppress(ImportError):
-            bundle["text/html"] = self.to_html()
+        from torchlesson.picture import display_bundle  # NOTE [the display is total] in picture/failures.py
+
         try:
-            widget_bundle = self.widget()._repr_mimebundle_()
-        except ImportError:
-            widget_bundle = None
-        if isinstance(widget_bundle, tuple):
-            widget_bundle = widget_bundle[0]
-        if widget_bundle:
-            view = widget_bundle.get("application/vnd.jupyter.widget-view+json")
-            if view is not None:
-                bundle["application/vnd.jupyter.widget-view+json"] = view
-        return bundle
+            picture = self._picture()
+        except Exception:  # the bundle says, part by part, what could not be drawn
+            picture = None
+        return display_bundle(self._d, picture=picture)
 
     def __repr__(self) -> str:
         if self._data is None:
             return "<Trace (still recording)>"
-        from torchlesson._text import render_text
+        from torchlesson.picture.text import render_text
 
         return render_text(self._d)
 

@@ -9,9 +9,10 @@ collapsed to one node each, chosen by hand or automatically for big graphs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ._labels import (
+from .labels import (
     CHAR_W,
     MAX_GRAD_LABEL,
     MAX_LABEL,
@@ -23,12 +24,10 @@ from ._labels import (
     shape_text,
     short_name,
     shorten,
-    summary_chars,
     summary_text,
     tensor_label,
 )
 
-AUTO_COLLAPSE_NODES = 150  # above this many nodes, modules are collapsed when `collapsed` is None
 # Box heights in px. An op is a pill of one row, or two when it has a sublabel (`sum` over
 # `(dim=0)`); a tensor has its name and its facts, then one row per gradient it shows and a little
 # room under the last one, so it does not sit on the border (see NOTE [gradient rows]).
@@ -47,6 +46,8 @@ class Graph:
         self.index: dict[str, int] = {}
         self.edges: list[list[Any]] = []
         self.after: list[list[int]] = []
+        # node id -> (operation index, slot) of what made it (NOTE [folding loops] in fold.py)
+        self.made_at: dict[str, tuple[int, int] | None] = {}
 
     def add(self, node_id: str, kind: str, ref: str, label: str, sublabel: str | None, **extra: Any) -> int:
         if node_id in self.index:
@@ -121,15 +122,24 @@ def _gradient_rows(
     version shows the gradient that reached its own autograd node, if any."""
     chars = []
     if flowed is not None:
-        prefix = f"∂{root}/∂{node['label']} = "  # the box's own label, as graph.js writes it
-        node["grad_label"] = shorten(prefix + (summary_text(flowed) or "?"), MAX_GRAD_LABEL)
-        chars.append(len(prefix) + summary_chars(flowed))
+        text = f"∂{root}/∂{node['label']} = {summary_text(flowed) or '?'}"  # the box's own label
+        node["grad_label"] = shorten(text, MAX_GRAD_LABEL)
+        chars.append(len(text))
     if stored and tensor.get("grad"):
-        prefix = f"{node['label']}.grad = "
-        node["stored_label"] = shorten(prefix + (summary_text(tensor["grad"]) or "?"), MAX_GRAD_LABEL)
-        chars.append(len(prefix) + summary_chars(tensor["grad"]))
+        text = f"{node['label']}.grad = {summary_text(tensor['grad']) or '?'}"
+        node["stored_label"] = shorten(text, MAX_GRAD_LABEL)
+        chars.append(len(text))
     node["h"] = TENSOR_H + (GRAD_ROW_H * len(chars) + GRAD_ROWS_PAD if chars else 0)
     node["w"] = max([node["w"], *(round(min(c, MAX_GRAD_LABEL) * SMALL_CHAR_W + 16) for c in chars)])
+
+
+def finish_rows(graph: Graph) -> None:
+    """Write the gradient rows (NOTE [gradient rows]) of the tensors still drawn: after folding
+    (NOTE [folding loops] in fold.py), so that a 2,000-iteration loop formats one iteration's."""
+    for node in graph.nodes:
+        rows = node.pop("_rows", None)
+        if rows is not None:
+            _gradient_rows(node, *rows)
 
 
 def _tensor_node(
@@ -149,7 +159,7 @@ def _tensor_node(
     classes += [device, *extra_classes]
     label = shorten(short_name(tensor, group or ""), MAX_LABEL)
     sub = facts_text(tensor) + (f" · {device}" if device != "cpu" else "")
-    return graph.add(
+    index = graph.add(
         node_id,
         "tensor",
         tid,
@@ -160,6 +170,12 @@ def _tensor_node(
         group=group,
         h=TENSOR_H,
     )
+    # room for the device badge beside the facts (scene.py draws it there): the device is a fact too
+    node = graph.nodes[index]
+    node["w"] = max(
+        node["w"], math.ceil((len(sub) + len(str(tensor.get("device") or ""))) * SMALL_CHAR_W + 30)
+    )
+    return index
 
 
 def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
@@ -182,6 +198,7 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         (``grad_node``: the autograd node that op gave it)."""
         node_id = node_id or tid
         if node_id not in graph.index:
+            made_at[node_id] = born.get(tid) if version is None else made_at.get(node_id)
             info = tensors.get(tid, {"id": tid})
             extra = ["root"] if tid in roots else []
             extra += ["cut"] if tid in cut_ids else []
@@ -192,23 +209,41 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
                 node["sublabel"] = f"{node['sublabel']} · v{version}"
                 node["w"] = max(node["w"], round(len(node["sublabel"]) * SMALL_CHAR_W + 16))
                 node["grad_node"] = grad_node  # graph.js reads the gradient of this node, or none
-                _gradient_rows(node, info, root, node_grads.get(grad_node) if grad_node else None, False)
+                node["_rows"] = (info, root, node_grads.get(grad_node) if grad_node else None, False)
             elif tid in first_nodes:  # NOTE [gradients of in-place versions]
                 node["grad_node"] = first_nodes[tid]
-                _gradient_rows(node, info, root, node_grads.get(first_nodes[tid]))
+                node["_rows"] = (info, root, node_grads.get(first_nodes[tid]), True)
             else:
-                _gradient_rows(node, info, root, grads.get(tid))
+                node["_rows"] = (info, root, grads.get(tid), True)
         return node_id
 
     current: dict[str, str] = {}  # tensor id -> node id of its latest version (in-place ops)
     readers: dict[str, list[str]] = {}  # node id of a tensor version -> the ops that read it
     produced: set[str] = set()
     op_outputs: dict[str, dict[str, str]] = {}
+    # NOTE [folding loops] in fold.py: (operation index, output slot) that made each node
+    made_at = graph.made_at
+    born: dict[str, tuple[int, int]] = {}
+    reads: dict[str, int] = {}
     for op in trace.get("ops") or ():
+        for item in op.get("inputs") or ():
+            if "tensor" in item:
+                reads[item["tensor"]] = reads.get(item["tensor"], 0) + 1
+    for k, op in enumerate(trace.get("ops") or ()):
         inputs = [i["tensor"] for i in op.get("inputs") or () if "tensor" in i]
         if not inputs and op["id"] != error_op:
-            produced.update(op.get("outputs") or ())  # a factory (torch.tensor, rand): no node
+            for j, tid in enumerate(op.get("outputs") or ()):  # a factory (torch.tensor, rand): no node
+                born.setdefault(tid, (k, j))
+                produced.add(tid)
             continue
+        made_at[op["id"]] = (k, -1)
+        for i, tid in enumerate(inputs):  # made by no operation (a .grad backward left): by its one reader
+            if (
+                tid not in produced
+                and reads.get(tid) == 1
+                and (tensors.get(tid) or {}).get("line") == op.get("line")
+            ):
+                born.setdefault(tid, (k, 1000 + i))
         sources = [current.get(tid) or tensor(tid) for tid in inputs]  # tensors first: walk order
         label, sub = op_label(op)
         classes = (
@@ -229,7 +264,7 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
             graph.edge(source, op["id"], "data")
             readers.setdefault(source, []).append(op["id"])
         outs = op_outputs.setdefault(op["id"], {})
-        for tid in op.get("outputs") or ():
+        for j, tid in enumerate(op.get("outputs") or ()):
             if tid in produced or tid in inputs:  # in-place: the tensor gets a new version node
                 # NOTE [write after read]: the ops that read the version this op overwrites ran
                 # before it, so it is ranked below them (optimizer.step() below the forward pass
@@ -243,9 +278,11 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
                     node_id += "'"
                 # a version is drawn where the op that made it ran: optimizer.step()'s updates of
                 # a module's parameters ran outside any module, so they are outside its box
+                made_at[node_id] = (k, j)
                 made = (op.get("nodes") or {}).get(tid)
                 current[tid] = outs[tid] = tensor(tid, node_id, version, op.get("module"), made)
             else:
+                born.setdefault(tid, (k, j))
                 outs[tid] = tensor(tid)
             produced.add(tid)
             graph.edge(op["id"], outs[tid], "data")
@@ -294,8 +331,22 @@ def _build_forward(trace: dict[str, Any], graph: Graph) -> None:
         node["w"] = max(node["w"], round(len(MODIFIED_WARNING) * SMALL_CHAR_W + 16))
 
 
+def _made_at(trace: dict[str, Any]) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """(tensor id -> (op index, output slot) of the op that first made it, autograd node id -> the
+    in-place op that gave a tensor that node)."""
+    tensors: dict[str, tuple[int, int]] = {}
+    nodes: dict[str, tuple[int, int]] = {}
+    for k, op in enumerate(trace.get("ops") or ()):
+        for j, tid in enumerate(op.get("outputs") or ()):
+            tensors.setdefault(tid, (k, j))
+        for j, nid in enumerate((op.get("nodes") or {}).values()):
+            nodes[nid] = (k, 100 + j)
+    return tensors, nodes
+
+
 def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
     tensors = {t["id"]: t for t in trace.get("tensors") or ()}
+    made_tensor, made_node = _made_at(trace)
     passes = trace.get("backward") or []
     ran = {nid for p in passes for nid in p.get("order") or ()}
     accumulated = set(passes[-1].get("accumulated") or ()) if passes else set()
@@ -306,6 +357,8 @@ def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
             classes.append(info.get("kind") or "leaf")
         sub = f"{tensor_label(info)} {facts_text(info)}" if info else None
         group = info.get("module") if info else None
+        made = made_node.get(n["id"]) or made_tensor.get(n.get("tensor"))
+        graph.made_at[n["id"]] = made
         graph.add(
             n["id"],
             "grad_fn",
@@ -317,13 +370,25 @@ def _build_autograd(trace: dict[str, Any], graph: Graph) -> None:
             h=32,
             line=info.get("line") if info else None,
         )
-    for e in trace.get("autograd", {}).get("edges") or ():
+    edges = [e for e in trace.get("autograd", {}).get("edges") or () if isinstance(e, dict)]
+    for e in edges:
         if e.get("source") in graph.index and e.get("target") in graph.index:
             graph.edge(e["source"], e["target"], "grad")
+    # a node of no tensor (TBackward0 inside F.linear) was made with the node that points to it
+    changed = True
+    while changed:
+        changed = False
+        for e in edges:
+            source, target = graph.made_at.get(e.get("source")), e.get("target")
+            if source is not None and target in graph.index and graph.made_at.get(target) is None:
+                graph.made_at[target] = (source[0], (source[1], "next", e.get("input_nr")))
+                changed = True
     for n in trace.get("autograd", {}).get("nodes") or ():
         info = tensors.get(n.get("tensor"))
         if n.get("name") != "AccumulateGrad" or info is None:
             continue
+        made = made_tensor.get(info["id"])
+        graph.made_at[f"{n['id']}.grad"] = (made[0], 200 + made[1]) if made else None
         classes = ["grad"] + (["empty"] if info.get("grad") is None else [])
         classes += ["accumulated"] * (info["id"] in accumulated)
         graph.add(
@@ -350,101 +415,3 @@ def _adopt(graph: Graph) -> None:
     for node, groups in zip(graph.nodes, around, strict=True):
         if node["kind"] == "grad_fn" and node["group"] is None and len(groups) == 1 and None not in groups:
             node["group"] = next(iter(groups))
-
-
-def prefixes(path: str | None) -> list[str]:
-    """``"model.0.attn"`` -> ``["model", "model.0", "model.0.attn"]``."""
-    if not path:
-        return []
-    parts = str(path).split(".")
-    return [".".join(parts[: k + 1]) for k in range(len(parts))]
-
-
-def common_prefix(a: list[str], b: list[str]) -> list[str]:
-    """The modules two vertices share, from their :func:`prefixes` (a dummy on an edge between
-    them is drawn inside these)."""
-    k = 0
-    while k < len(a) and k < len(b) and a[k] == b[k]:
-        k += 1
-    return a[:k]
-
-
-def group_counts(nodes: list[dict[str, Any]]) -> dict[str, int]:
-    """Nodes per module path; a node counts for its module and for every module around it."""
-    counts: dict[str, int] = {}
-    for node in nodes:
-        for prefix in prefixes(node["group"]):
-            counts[prefix] = counts.get(prefix, 0) + 1
-    return counts
-
-
-def module_types(trace: dict[str, Any]) -> dict[str, str]:
-    """Optional ``trace["modules"]``: ``{path: type}`` or ``[{"path", "type"}]``, for group labels."""
-    modules = trace.get("modules") or {}
-    if isinstance(modules, list):
-        return {m["path"]: m.get("type") for m in modules if isinstance(m, dict) and "path" in m}
-    return dict(modules) if isinstance(modules, dict) else {}
-
-
-def auto_collapse(nodes: list[dict[str, Any]], counts: dict[str, int]) -> set[str]:
-    """Collapse the innermost modules first, then their parents, until ~150 nodes remain."""
-    height = dict.fromkeys(counts, 0)
-    for path in sorted(counts, key=lambda p: -p.count(".")):
-        parent = path.rpartition(".")[0]
-        if parent:
-            height[parent] = max(height[parent], height[path] + 1)
-    chosen: set[str] = set()
-    for level in range(max(height.values(), default=-1) + 1):
-        chosen = {p for p, h in height.items() if h <= level}
-        heads = {
-            next(p for p in prefixes(n["group"]) if p in chosen)
-            for n in nodes
-            if any(p in chosen for p in prefixes(n["group"]))
-        }
-        inside = sum(1 for n in nodes if any(p in chosen for p in prefixes(n["group"])))
-        if len(nodes) - inside + len(heads) <= AUTO_COLLAPSE_NODES:
-            break
-    return chosen
-
-
-def collapse(
-    graph: Graph, collapsed: set[str], counts: dict[str, int], types: dict[str, str]
-) -> tuple[Graph, list[str]]:
-    """Replace each outermost collapsed module by one node of kind "group"; reroute its edges."""
-    out, heads = Graph(), []
-    mapping: list[int] = []
-    for node in graph.nodes:
-        head = next((p for p in prefixes(node["group"]) if p in collapsed and p in counts), None)
-        if head is None:
-            out.index[node["id"]] = len(out.nodes)
-            mapping.append(len(out.nodes))
-            out.nodes.append(node)
-            continue
-        gid = "group:" + head
-        if gid not in out.index:
-            heads.append(head)
-            label = shorten(f"{head} · {types[head]}" if types.get(head) else head, MAX_LABEL)
-            out.add(
-                gid,
-                "group",
-                head,
-                label,
-                f"{counts[head]} nodes",
-                classes=["group", "collapsed"],
-                group=head.rpartition(".")[0] or None,
-                h=38,
-                line=node["line"],
-            )
-        group_node = out.nodes[out.index[gid]]
-        for mark in ("error", "modified"):
-            if mark in node["classes"] and mark not in group_node["classes"]:
-                group_node["classes"] = [*group_node["classes"], mark]
-        mapping.append(out.index[gid])
-    seen = set()
-    for s, t, kind, label in graph.edges:
-        key = (mapping[s], mapping[t], kind)
-        if mapping[s] != mapping[t] and key not in seen:
-            seen.add(key)
-            out.edges.append([mapping[s], mapping[t], kind, label])
-    out.after = [[mapping[s], mapping[t]] for s, t in graph.after if mapping[s] != mapping[t]]
-    return out, heads

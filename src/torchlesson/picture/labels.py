@@ -7,10 +7,11 @@ that size its box. Pure Python, no torch; the layout and the static SVG both use
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-CHAR_W, SMALL_CHAR_W = 7.3, 6.3  # px per character of the 12px / 10.5px monospace fonts
+# px per character of the 12px / 11px monospace fonts: no text of the picture is smaller than 11 px
+CHAR_W, SMALL_CHAR_W = 7.3, 6.7
 MAX_LABEL, MAX_SUBLABEL, MAX_GRAD_LABEL = 28, 36, 44  # characters of a name, facts, a gradient row
 
 # op name -> operator as code writes it; reversed forms (`2 - x` is `rsub`) put the value first
@@ -48,9 +49,18 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def first_line(message: Any) -> str:
+    """The first line of a message, or "" (``assert False`` and ``raise ValueError()`` have none)."""
+    lines = str(message or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def tensor_label(tensor: dict[str, Any]) -> str:
-    """A tensor's display name: its variable name; else, for one a module made, what it is there
-    (``model.0 output``, ``softmax in model.attn``); else ``tensor@line 3``."""
+    """A tensor's display name: the tracer's ``label`` when the trace has one (unique, never empty);
+    else its variable name; else, for one a module made, what it is there (``model.0 output``,
+    ``softmax in model.attn``); else ``tensor@line 3``."""
+    if tensor.get("label"):
+        return str(tensor["label"])
     if tensor.get("name"):
         return str(tensor["name"])
     if tensor.get("output_of"):
@@ -74,7 +84,7 @@ def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
     box = box if box is not None else tensor.get("module")
     if not box:
         return label
-    if tensor.get("name"):
+    if tensor.get("label") or tensor.get("name"):
         return label[len(box) + 1 :] if label.startswith(box + ".") else label
     if tensor.get("output_of") == box:
         return "output"
@@ -84,7 +94,7 @@ def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
 
 
 def shape_text(shape: Any) -> str:
-    if shape is None:
+    if not isinstance(shape, (list, tuple)):
         return "?"
     return "[" + ", ".join(str(s) for s in shape) + "]"
 
@@ -95,7 +105,7 @@ def facts_text(item: dict[str, Any]) -> str:
     return f"{shape} {str(item.get('dtype') or '').removeprefix('torch.')}".strip()
 
 
-def _printed(values: Any) -> Iterator[Any]:
+def printed(values: Any) -> Iterator[Any]:
     """The pieces of nested lists in print order: ``"["``, ``", "``, ``"]"`` and the values
     (iteratively, for any depth). Strings, brackets or values such as ``"nan"``, print as they are."""
     stack: list[Any] = [values]
@@ -112,32 +122,86 @@ def _printed(values: Any) -> Iterator[Any]:
             yield item
 
 
-def format_values(values: Any, limit: int = 40) -> str | None:
-    """Nested lists of numbers the way torch prints them (``[1., 2.5]``), or None if too long."""
+def number_format(values: Any, dtype: str = "float32") -> Callable[[Any], str]:
+    """A formatter for all the numbers of one tensor, as torch prints them: ``2.`` when all are
+    whole, else 4 decimals (``-3.3910``), or ``1.0000e-05`` when some are tiny or huge; integers and
+    booleans as they are; non-finite numbers (floats, or the strings the trace writes) as ``nan``,
+    ``inf``, ``-inf``. The one number format of the picture: boxes, panel, table, text and SVG."""
+    dtype = str(dtype or "")
+    if "bool" in dtype or any(word in dtype for word in ("int", "long", "short")):
+        return str
+    finite = [float(v) for v in _flat(values) if _is_number(v) and math.isfinite(v)]
+    mags = [abs(v) for v in finite if v]
+    big, small = max(mags, default=0.0), min(mags, default=1.0)
+    if all(v.is_integer() for v in finite) and big < 1e8:
+        spec, suffix = ".0f", "."
+    else:
+        # torch's own rule: scientific when some are huge or tiny, or far apart (max / min > 1000)
+        spec, suffix = (".4e", "") if big >= 1e8 or small < 1e-4 or big / small > 1000 else (".4f", "")
+
+    def fmt(value: Any) -> str:
+        if _is_number(value) and math.isfinite(value):
+            return format(float(value), spec) + suffix
+        if isinstance(value, float):
+            return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return str(value)
+
+    return fmt
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def values_text(values: Any, dtype: str = "float32", limit: int | None = None) -> str | None:
+    """Nested values on one line as torch prints them (``[1., 2.5000]``); None if longer than ``limit``."""
+    fmt = number_format(values, dtype)
     parts: list[str] = []
     length = 0
-    for item in _printed(values):
-        if isinstance(item, float) and item.is_integer():
-            item = f"{item:.0f}."
-        elif isinstance(item, float):
-            item = f"{item:.4g}"
-        parts.append(str(item))
+    for item in printed(values):
+        parts.append(item if isinstance(item, str) and item in ("[", "]", ", ") else fmt(item))
         length += len(parts[-1])
-        if length > limit:
+        if limit is not None and length > limit:
             return None
     return "".join(parts)
 
 
-def summary_text(summary: dict[str, Any] | None) -> str | None:
-    """A summary's values when short, else its norm (``norm 3.464``)."""
-    if not summary:
+def values_block(values: Any, dtype: str = "float32") -> str:
+    """Nested values with one row per line, like torch's repr of a matrix."""
+    if not isinstance(values, list) or not any(isinstance(v, list) for v in values):
+        return values_text(values, dtype) or ""
+    fmt = number_format(values, dtype)
+    rows = ["".join(p if isinstance(p, str) and p in ("[", "]", ", ") else fmt(p) for p in printed(row))
+            for row in values]  # fmt: skip
+    return "[" + ",\n ".join(rows) + "]"
+
+
+def stats_text(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """``[("min", "-1.2000"), ...]``: the statistics a summary has, in one format."""
+    keys = [k for k in ("min", "max", "mean", "std", "norm") if summary.get(k) is not None]
+    fmt = number_format([summary[k] for k in keys], str(summary.get("dtype") or "float32"))
+    return [(k, fmt(summary[k])) for k in keys]
+
+
+def summary_text(summary: dict[str, Any] | None, limit: int = 24) -> str | None:
+    """A summary in a box: its values as torch prints them when there are few and they fit
+    ``limit`` characters, else its norm (``norm 3.464``); what could not be read says why
+    (``uninitialised``: ``torch.empty``'s garbage is never shown as numbers)."""
+    if not isinstance(summary, dict) or not summary:
         return None
-    if summary.get("values") is not None and summary.get("numel", 1) <= 6:
-        text = format_values(summary["values"], limit=24)
+    if summary.get("unavailable"):
+        return str(summary["unavailable"])
+    numel = summary.get("numel")
+    if summary.get("values") is not None and (not isinstance(numel, int) or numel <= 6):
+        text = values_text(summary["values"], str(summary.get("dtype") or "float32"), limit)
         if text is not None:
             return text
     norm = summary.get("norm")
-    return f"norm {norm:.4g}" if isinstance(norm, (int, float)) else facts_text(summary)
+    if _is_number(norm):
+        return f"norm {norm:.4g}"
+    if isinstance(norm, str) and norm:
+        return f"norm {norm}"
+    return facts_text(summary)
 
 
 def _flat(values: Any) -> list[Any]:
@@ -149,46 +213,6 @@ def _flat(values: Any) -> list[Any]:
         else:
             flat.append(item)
     return flat
-
-
-def torch_values_text(values: Any, dtype: str) -> str:
-    """``values`` as graph.js prints them, like torch (its ``numberFormat``): ``2.`` when all are
-    whole, else 4 decimals (``-3.3910``), or ``1.0000e-05`` when some are tiny or huge."""
-    finite = [
-        float(v)
-        for v in _flat(values)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    ]
-    mags = [abs(v) for v in finite if v]
-    big, small = max(mags, default=0.0), min(mags, default=1.0)
-    if "bool" in dtype or any(word in dtype for word in ("int", "long", "short")):
-        spec, suffix = "", ""
-    elif all(v.is_integer() for v in finite) and big < 1e8:
-        spec, suffix = ".0f", "."
-    else:
-        spec, suffix = (".4e", "") if big >= 1e8 or small < 1e-4 else (".4f", "")
-    numeric = (int, float)
-    return "".join(
-        format(float(item), spec) + suffix
-        if spec and isinstance(item, numeric) and not isinstance(item, bool) and math.isfinite(item)
-        else str(item)
-        for item in _printed(values)
-    )
-
-
-def summary_chars(summary: dict[str, Any] | None) -> int:
-    """Characters a summary needs in a box: what :func:`summary_text` writes (the static SVG), and
-    room for what graph.js writes: the values as torch prints them (``[-3.3910]`` is longer than
-    ``[-3.391]``) or, where they do not fit, the norm."""
-    text = summary_text(summary) or "?"
-    if not summary:
-        return len(text)
-    options = []
-    if summary.get("values") is not None:
-        options.append(len(torch_values_text(summary["values"], str(summary.get("dtype") or ""))))
-    if isinstance(summary.get("norm"), (int, float)):
-        options.append(len(f"norm {summary['norm']:.4g}"))
-    return max(len(text), min(options, default=0))
 
 
 def op_label(op: dict[str, Any]) -> tuple[str, str | None]:

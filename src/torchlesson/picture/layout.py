@@ -1,6 +1,6 @@
 """Graph layout: a trace dict -> node boxes, edge polylines and module boxes, in pixels.
 
-Pure Python, no torch. The graph widget (``static/graph.js``) and the static SVG (``_static.py``)
+Pure Python, no torch. The graph widget (``static/graph.js``) and the static SVG (``picture/svg.py``)
 both draw what :func:`layout` returns, so both show the same picture and the layout is testable.
 
 A layered (Sugiyama-style) layout kept simple so it scales to thousands of nodes: longest-path
@@ -10,8 +10,8 @@ Ranks go top-down and y grows down; in both views the graph's sources are on top
 starts at the inputs, the autograd view at the loss's grad_fn (the direction backward walks).
 
 This module owns the entry point and the layered structure (ranks, dummies, order within a rank);
-the graph it lays out comes from :mod:`torchlesson._graph`, the node texts from
-:mod:`torchlesson._labels`, the pixels from :mod:`torchlesson._placement`.
+the graph it lays out comes from :mod:`torchlesson.picture.graph`, the node texts from
+:mod:`torchlesson.picture.labels`, the pixels from :mod:`torchlesson.picture.placement`.
 """
 
 from __future__ import annotations
@@ -23,18 +23,19 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any
 
-from ._graph import (
+from .fold import find_folds, fold_graph, name_folds, unfold
+from .graph import Graph, build_graph, finish_rows
+from .groups import (
     AUTO_COLLAPSE_NODES,
-    Graph,
     auto_collapse,
-    build_graph,
     collapse,
     common_prefix,
     group_counts,
+    group_titles,
     module_types,
     prefixes,
 )
-from ._placement import SWEEPS, geometry, x_coordinates
+from .placement import SWEEPS, geometry, x_coordinates
 
 SCHEMA = "torchlesson.trace/1"
 
@@ -44,6 +45,7 @@ def layout(
     view: str = "forward",
     collapsed: Iterable[str] | None = None,
     max_nodes: int = 2000,
+    unfolded: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Lay out a trace's forward or autograd graph; returns plain JSON-safe data.
 
@@ -60,6 +62,8 @@ def layout(
     max_nodes : int
         Draw at most this many nodes (the first ones the cell made); ``omitted`` and ``note`` say
         how many were left out.
+    unfolded : iterable of str
+        Folded loops (``↻12``) to draw iteration by iteration (NOTE [folding loops] in fold.py).
 
     Examples
     --------
@@ -71,7 +75,7 @@ def layout(
         trace = trace.to_dict()
     if not isinstance(trace, dict):
         raise TypeError(f"layout() needs Trace.to_dict(), a dict, not {type(trace).__name__}")
-    schema = trace.get("schema", SCHEMA)
+    schema = trace.get("schema") or SCHEMA  # a trace without one is read as this schema's
     if schema != SCHEMA:
         raise ValueError(f"layout() reads traces of schema {SCHEMA!r}, this one is {schema!r}")
     if view not in ("forward", "autograd"):
@@ -79,7 +83,7 @@ def layout(
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
     with _collector_paused():
-        return _layout(trace, view, collapsed, max_nodes)
+        return _layout(trace, view, collapsed, max_nodes, set(unfolded))
 
 
 @contextmanager
@@ -98,16 +102,25 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _layout(
-    trace: dict[str, Any], view: str, collapsed: Iterable[str] | None, max_nodes: int
+    trace: dict[str, Any], view: str, collapsed: Iterable[str] | None, max_nodes: int, unfolded: set[str]
 ) -> dict[str, Any]:
     graph = build_graph(trace, view)
     notes = []
+    ops = [op for op in trace.get("ops") or () if isinstance(op, dict)]
+    folds = find_folds(ops) if len(ops) == len(trace.get("ops") or ()) else []
+    name_folds(folds, ops, [str(line) for line in trace.get("lines") or ()])
+    folds = unfold(folds, unfolded)
+    folded = fold_graph(graph, folds, [graph.made_at.get(n["id"]) for n in graph.nodes])
+    finish_rows(graph)
+    for fold in folds:
+        what = f" of {fold.what}" if fold.what else ""
+        notes.append(f"{fold.repeats} iterations{what} are drawn as one (× {fold.repeats}).")
     total = len(graph.nodes)
     counts = group_counts(graph.nodes)
     auto = collapsed is None
     if auto:
         collapsed = auto_collapse(graph.nodes, counts) if total > AUTO_COLLAPSE_NODES else set()
-    types = module_types(trace)
+    types = group_titles(counts, module_types(trace), folded["folds"])
     graph, shown = collapse(graph, set(collapsed or ()), counts, types)
     if auto and shown:
         modules = "1 module is" if len(shown) == 1 else f"{len(shown)} modules are"
@@ -119,12 +132,13 @@ def _layout(
             f"Showing the first {max_nodes} of {max_nodes + omitted} nodes; collapse modules or "
             "trace fewer operations to see the rest."
         )
-    if trace.get("truncated"):
-        notes.append(f"Only the first {trace.get('max_ops')} operations were recorded.")
     result = _place(graph, counts, types)
     if result.pop("dropped"):
         notes.append("Edges that would close a cycle are not drawn.")
-    result.update(view=view, omitted=omitted, note=" ".join(notes) or None)
+    # a truncated recording is said by the scene's banner (scene.banners), not here
+    result.update(view=view, omitted=omitted, note=" ".join(notes) or None, notes=notes)
+    result["copies"] = folded["copies"]  # a folded box -> the tensors (ops, nodes) of each iteration
+    result["folds"] = {fid: {"label": f.label, "repeats": f.repeats} for fid, f in folded["folds"].items()}
     return result
 
 

@@ -1,6 +1,6 @@
 """Ordered layers -> pixels: x per vertex, y per rank, module boxes and edge polylines.
 
-Takes the layers :mod:`torchlesson._layout` ranked and ordered (nodes and the dummy vertices that
+Takes the layers :mod:`torchlesson.picture.layout` ranked and ordered (nodes and the dummy vertices that
 carry long edges) and turns them into the coordinates the widget and the static SVG draw: x by
 averaging neighbours while keeping the order, sibling module boxes moved apart, y per rank with
 room for module titles, then everything shifted to the margin.
@@ -12,7 +12,8 @@ import math
 from itertools import pairwise
 from typing import Any
 
-from ._graph import Graph, common_prefix
+from .graph import Graph
+from .groups import common_prefix, is_fold
 
 SWEEPS = 4  # passes of _layout's ordering and of x here (down, up, down, up): fixed, so time stays linear
 NODE_GAP, DUMMY_GAP, RANK_GAP = 18.0, 8.0, 34.0
@@ -228,7 +229,7 @@ def geometry(
     chains: list[list[int]],
     groups: list[list[str]],
     counts: dict[str, int],
-    types: dict[str, str],
+    types: dict[str, tuple[str, str]],
     edges: list[list[Any]],
     dropped: int,
 ) -> dict[str, Any]:
@@ -301,7 +302,7 @@ def _grow(boxes: dict[str, list[float]], path: str, box: list[float]) -> None:
 
 def _group(
     path: str,
-    types: dict[str, str],
+    types: dict[str, tuple[str, str]],
     counts: dict[str, int],
     left: float,
     top: float,
@@ -309,10 +310,11 @@ def _group(
     h: float,
     collapsed: bool,
 ) -> dict[str, Any]:
-    label = f"{path} · {types[path]}" if types.get(path) else path
+    label = (types.get(path) or (path, ""))[0]
     return {
         "id": path,
         "label": label,
+        "fold": is_fold(path),
         "x": round(left, 1),
         "y": round(top, 1),
         "w": round(w, 1),
