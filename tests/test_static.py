@@ -15,6 +15,7 @@ from nbconvert import HTMLExporter
 from _synthetic import TraceBuilder, failing_matmul, mlp, seed
 from test_layout import inplace_broke_backward
 from torchlesson.picture.layout import layout
+from torchlesson.picture.picture import Picture
 from torchlesson.picture.svg import to_dot, to_html, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -58,7 +59,7 @@ def hostile_trace() -> dict:
 def test_svg_is_xml_with_one_group_per_node_and_edge(make, view: str) -> None:
     trace = make()
     root = parse(to_svg(trace, view))
-    lay = layout(trace, view)
+    lay = Picture(trace).layout(view)  # the first view (NOTE [the first view]) is what the SVG draws
     assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
     nodes = groups_of(root, "tl-node")
     assert sorted(g.get("data-id") for g in nodes) == sorted(n["id"] for n in lay["nodes"])

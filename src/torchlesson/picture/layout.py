@@ -30,12 +30,14 @@ from .groups import (
     auto_collapse,
     collapse,
     common_prefix,
+    first_view,
     group_counts,
     group_titles,
     module_types,
     prefixes,
 )
 from .placement import SWEEPS, geometry, x_coordinates
+from .story import is_story, open_stories, tell_story
 
 SCHEMA = "torchlesson.trace/1"
 
@@ -46,6 +48,7 @@ def layout(
     collapsed: Iterable[str] | None = None,
     max_nodes: int = 2000,
     unfolded: Iterable[str] = (),
+    story: bool = False,
 ) -> dict[str, Any]:
     """Lay out a trace's forward or autograd graph; returns plain JSON-safe data.
 
@@ -57,13 +60,18 @@ def layout(
         ``"forward"``: tensors and the ops between them; ``"autograd"``: the grad_fn nodes that
         backward walks, from the root down to each leaf's ``.grad``.
     collapsed : iterable of str, optional
-        Module paths drawn as one box each. ``None`` collapses modules automatically when the graph
-        has more than ~150 nodes; ``[]`` never collapses.
+        Module paths (and constructions, optimizer calls: NOTE [the story of a cell] in story.py)
+        drawn as one box each. ``None`` collapses modules automatically when the graph has more
+        than ~150 nodes, or with ``story``, draws the first view (NOTE [the first view] in
+        groups.py); ``[]`` never collapses.
     max_nodes : int
         Draw at most this many nodes (the first ones the cell made); ``omitted`` and ``note`` say
         how many were left out.
     unfolded : iterable of str
         Folded loops (``↻12``) to draw iteration by iteration (NOTE [folding loops] in fold.py).
+    story : bool
+        Constructions and optimizer calls as boxes of their own (NOTE [the story of a cell] in
+        story.py), the way the picture draws a cell.
 
     Examples
     --------
@@ -83,7 +91,7 @@ def layout(
     if max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1, not {max_nodes}")
     with _collector_paused():
-        return _layout(trace, view, collapsed, max_nodes, set(unfolded))
+        return _layout(trace, view, collapsed, max_nodes, set(unfolded), story)
 
 
 @contextmanager
@@ -102,9 +110,15 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _layout(
-    trace: dict[str, Any], view: str, collapsed: Iterable[str] | None, max_nodes: int, unfolded: set[str]
+    trace: dict[str, Any],
+    view: str,
+    collapsed: Iterable[str] | None,
+    max_nodes: int,
+    unfolded: set[str],
+    story: bool,
 ) -> dict[str, Any]:
     graph = build_graph(trace, view)
+    stories = tell_story(trace, graph) if story and view == "forward" else {}
     notes = []
     ops = [op for op in trace.get("ops") or () if isinstance(op, dict)]
     folds = find_folds(ops) if len(ops) == len(trace.get("ops") or ()) else []
@@ -119,12 +133,20 @@ def _layout(
     counts = group_counts(graph.nodes)
     auto = collapsed is None
     if auto:
-        collapsed = auto_collapse(graph.nodes, counts) if total > AUTO_COLLAPSE_NODES else set()
-    types = group_titles(counts, module_types(trace), folded["folds"])
+        if story:
+            collapsed = first_view(graph.nodes, counts)
+        else:
+            collapsed = auto_collapse(graph.nodes, counts) if total > AUTO_COLLAPSE_NODES else set()
+    if stories:
+        shut = {p.rpartition(".")[2] for p in collapsed or () if is_story(p)}
+        open_stories(graph, set(stories) - shut)
+        counts = group_counts(graph.nodes)
+    types = group_titles(counts, module_types(trace), folded["folds"], stories)
     graph, shown = collapse(graph, set(collapsed or ()), counts, types)
-    if auto and shown:
-        modules = "1 module is" if len(shown) == 1 else f"{len(shown)} modules are"
-        notes.append(f"{modules} collapsed to keep {total} nodes readable.")
+    modules = [p for p in shown if p in counts and not is_story(p)]
+    if auto and modules:
+        what = "1 module is" if len(modules) == 1 else f"{len(modules)} modules are"
+        notes.append(f"{what} collapsed to keep {total} nodes readable: click one to open it.")
     omitted = max(0, len(graph.nodes) - max_nodes)
     if omitted:
         graph.keep_first(max_nodes)
@@ -139,6 +161,7 @@ def _layout(
     result.update(view=view, omitted=omitted, note=" ".join(notes) or None, notes=notes)
     result["copies"] = folded["copies"]  # a folded box -> the tensors (ops, nodes) of each iteration
     result["folds"] = {fid: {"label": f.label, "repeats": f.repeats} for fid, f in folded["folds"].items()}
+    result["stories"] = stories  # a construction's or an optimizer call's texts, for its details
     return result
 
 

@@ -35,6 +35,61 @@ def modified_message(index: Index) -> tuple[str, str, dict] | None:
     )
 
 
+def _lines(lines: list[int]) -> str:
+    low, high = min(lines), max(lines)
+    return f"line {low}" if low == high else f"lines {low}–{high}"
+
+
+def phases(index: Index) -> str | None:
+    """NOTE [phases of a training step]: a cell that builds a model or steps an optimizer says its
+    phases in the order of its lines: ``build net (line 2) → forward (lines 4–5) → loss (line 6) →
+    zero_grad() (line 7) → backward() (line 8) → opt.step() (line 9)``. A loop's body reads as one
+    step. Cells with neither (the seed's) say nothing: their graph is the whole story."""
+    ops = list(index.ops.values())
+    calls = [c for c in index.trace.get("optimizer_calls") or () if isinstance(c, dict)]
+    if not calls and not any(op.get("constructor") for op in ops):
+        return None
+    roots = {r for p in index.passes for r in p.get("root") or ()}
+    order = {"build": 0, "forward": 1, "loss": 2, "call": 3, "error": 4}
+    events: dict[tuple[int, int, str], str] = {}  # (line, order, kind) -> text
+
+    def add(kind: str, text: str, line: Any) -> None:
+        if isinstance(line, int):
+            key = (line, order[kind], kind)
+            events[key] = max(events.get(key, ""), text, key=len)  # "build net" over "build"
+
+    for op in ops:
+        if op.get("optimizer"):
+            continue
+        if op.get("constructor"):
+            made = [index.tensors.get(t, {}).get("name") for t in op.get("outputs") or ()]
+            root = next((str(n).split(".")[0] for n in made if n), "")
+            add("build", f"build {root}".strip(), op.get("line"))
+        elif any(t in roots for t in op.get("outputs") or ()):
+            add("loss", "loss", op.get("line"))
+        elif op.get("grad_enabled", True) and any(
+            "tensor" in i for i in op.get("inputs") or () if isinstance(i, dict)
+        ):
+            add("forward", "forward", op.get("line"))
+    for passage in index.passes:
+        add("call", "backward()" if passage.get("kind") != "grad" else "autograd.grad()", passage.get("line"))
+    for call in calls:
+        add(
+            "call",
+            f"{call.get('optimizer') or 'optimizer'}.{call.get('method') or 'step'}()",
+            call.get("line"),
+        )
+    if index.error:
+        add("error", f"✕ {index.error.get('type') or 'error'}", index.error.get("line"))
+    steps: list[list[Any]] = []  # [kind, text, lines]; the same phase on following lines is one
+    for (line, _, kind), text in sorted(events.items()):
+        if steps and steps[-1][:2] == [kind, text]:
+            steps[-1][2].append(line)
+        else:
+            steps.append([kind, text, [line]])
+    return " → ".join(f"{text} ({_lines(lines)})" for _, text, lines in steps)
+
+
 def banners(index: Index, lay: dict[str, Any], passage: dict | None) -> list[dict[str, Any]]:
     """What the learner reads above the graph (and under the static picture), most urgent first."""
     out: list[dict[str, Any]] = []
@@ -79,6 +134,9 @@ def banners(index: Index, lay: dict[str, Any], passage: dict | None) -> list[dic
                 "recorded; the cell itself ran to the end. Use %%autograd_trace --max-ops N to record more.",
             }
         )
+    story = phases(index)
+    if story:
+        out.append({"kind": "info", "icon": "▶", "text": story})
     for note in lay.get("notes") or ():
         out.append({"kind": "info", "icon": "i", "text": note})
     for cut in index.cuts:

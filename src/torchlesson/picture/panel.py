@@ -143,9 +143,10 @@ def details(
         extra = extra or {}
         title, kind = (
             str(extra.get("label") or ref),
-            "loop" if "fold" in (extra.get("cls") or ()) else "module",
+            extra.get("kind") or ("loop" if "fold" in (extra.get("cls") or ()) else "module"),
         )
         rows += [_row("what", extra.get("about"))]
+        rows += [_row(str(key), value) for key, value in extra.get("rows") or ()]
     actions = [extra["action"]] if extra and extra.get("action") else []
     if ref and err and ref == err.get("op"):
         alerts.append(f"{err.get('type')}: {err.get('message')}")

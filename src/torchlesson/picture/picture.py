@@ -17,6 +17,7 @@ from .index import Index
 from .layout import layout
 from .panel import details, replay, table
 from .scene import build_scene
+from .story import BUILD_MARK
 
 VIEWS = ("forward", "autograd")
 # NOTE [a budget for what a cell saves]: a saved notebook keeps the widget's state and the static
@@ -46,7 +47,9 @@ class Picture:
         )
         if key not in self._layouts:
             chosen = None if collapsed is None else list(collapsed)
-            self._layouts[key] = layout(self.trace, view, chosen, max_nodes=max_nodes, unfolded=unfolded)
+            self._layouts[key] = layout(
+                self.trace, view, chosen, max_nodes=max_nodes, unfolded=unfolded, story=True
+            )
         return self._layouts[key]
 
     def passage(self, pass_index: int | None) -> dict | None:
@@ -83,12 +86,16 @@ class Picture:
         extras: dict[str, dict] = {}
         copies: dict[str, list[str]] = {}
         unfold_of: dict[str, str] = {}  # a folded box's ref -> its loop, which its details can unfold
+        fold_back: dict[str, str] = {}  # a ref drawn in an opened construction or optimizer call -> it
         for view in VIEWS:
             lay = self.layout(view, collapsed, max_nodes, unfolded)
             scene = build_scene(self.index, lay, passage)
             scene["replay"] = replay(self.index, scene, passage, number)
             views[view] = scene
             groups = {n["id"]: n.get("group") or "" for n in lay["nodes"]}
+            for n in lay["nodes"]:  # NOTE [the story of a cell]: an opened one folds back from its nodes
+                if n.get("story_path"):
+                    fold_back.setdefault(n["ref"], n["story_path"])
             for node in scene["nodes"]:
                 refs += node.get("refs") or [node["ref"]]
                 if node["id"] in lay["copies"]:
@@ -120,6 +127,11 @@ class Picture:
                     panel[ref]["rows"].append(_iterations(self.index, copies[ref], passage))
                 if ref in unfold_of:
                     panel[ref]["actions"].append({"label": "Show its iterations", "unfold": unfold_of[ref]})
+                if ref in fold_back:
+                    what = "construction" if BUILD_MARK in fold_back[ref] else "optimizer call"
+                    panel[ref]["actions"].append(
+                        {"label": f"Fold the {what} back", "collapse": fold_back[ref]}
+                    )
         tensors = [t.get("id") for t in self.index.tensor_list if t.get("id") in drawn]
         repeats = {ref: len(refs_of_copies) for ref, refs_of_copies in copies.items()}
         return json_safe(
@@ -156,6 +168,9 @@ def _iterations(index: Index, copies: list[str], passage: dict | None) -> dict[s
 
 def _group_details(path: str, label: str, cls: list[str], lay: dict, unfolded: Any) -> dict[str, Any]:
     """What the details panel says of a module or a folded loop, and what it lets the learner do."""
+    story = (lay.get("stories") or {}).get(path.rpartition(".")[2])
+    if story is not None:  # NOTE [the story of a cell] in story.py
+        return {"label": label, "cls": cls, **{k: story[k] for k in ("kind", "about", "rows")}}
     fold = lay.get("folds", {}).get(path.rpartition(".")[2])
     if fold is None:
         return {

@@ -315,9 +315,18 @@ def _grad_node(index: Index, node: dict, t: dict | None, passage: dict | None) -
 
 def _collapsed(index: Index, node: dict, _t_: Any, passage: dict | None) -> tuple[list, list]:
     w, h = node["w"], node["h"]
-    fold = "fold" in (node.get("classes") or ())
+    classes = node.get("classes") or ()
+    fold = "fold" in classes
     box = "box-fold" if fold else "box-group"
-    what = "loop folded to one block" if fold else "collapsed module"
+    what = (
+        "loop folded to one block"
+        if fold
+        else "model construction"
+        if "build" in classes
+        else "optimizer call"
+        if "step" in classes
+        else "collapsed module"
+    )
     return [
         _r(6, -6, w - 6, h, 7, box, "tl-stack"),
         _r(3, -3, w - 3, h, 7, box, "tl-stack"),

@@ -26,7 +26,7 @@
  *   replay: {steps: Step[], when: Object<string, number>, overview: string, start: string}}} Scene
  * @typedef {string | Array<string | {text: string, ref: string}>} Rich
  * @typedef {{title: string, kind: string, rows: Array<{key: string, text: Rich, pre?: boolean,
- *   note?: string}>, alerts: string[], actions: Array<{label: string, unfold: string}>}} Details
+ *   note?: string}>, alerts: string[], actions: Array<{label: string, unfold?: string, collapse?: string}>}} Details
  * @typedef {{views: Object<string, Scene>, details: Object<string, Details>,
  *   table: {heads: string[], rows: Array<{ref: string, cells: string[]}>, more: number, total: number},
  *   passes: string[]}} Picture
@@ -461,7 +461,8 @@ class GraphView {
       h("h3", {}, [d.title, h("span", { class: "tl-kind", text: d.kind })]),
       h("dl", {}, rows),
       ...d.alerts.map((text) => h("div", { class: "tl-banner tl-error" }, [h("span", { text })])),
-      ...d.actions.map((a) => h("button", { type: "button", class: "tl-btn", text: a.label, onclick: unfold(a.unfold) })),
+      // an action unfolds a loop, or folds an opened construction or optimizer call back into its box
+      ...d.actions.map((a) => h("button", { type: "button", class: "tl-btn", text: a.label, onclick: a.collapse ? () => this.toggleGroup(a.collapse) : unfold(a.unfold) })),
     );
     this.live.textContent = `Selected ${d.title} (${d.kind})`;
   }
