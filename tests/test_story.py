@@ -157,7 +157,7 @@ def test_an_opened_optimizer_call_folds_back_from_its_details(traced) -> None:
     updates = [n for n in state["views"]["forward"]["nodes"] if "inplace" in n["cls"]]
     assert len(updates) == 6
     actions = state["details"][updates[0]["ref"]]["actions"]
-    assert {"label": "Fold the optimizer call back", "collapse": step} in actions
+    assert {"label": "Fold the optimizer call back", "toggle": step} in actions
 
 
 def said(trace: dict) -> str | None:

@@ -147,7 +147,10 @@ def details(
         )
         rows += [_row("what", extra.get("about"))]
         rows += [_row(str(key), value) for key, value in extra.get("rows") or ()]
-    actions = [extra["action"]] if extra and extra.get("action") else []
+    actions = [
+        *(extra or {}).get("actions", ()),
+        *([extra["action"]] if extra and extra.get("action") else []),
+    ]
     if ref and err and ref == err.get("op"):
         alerts.append(f"{err.get('type')}: {err.get('message')}")
     return {

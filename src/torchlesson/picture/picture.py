@@ -109,11 +109,14 @@ class Picture:
                     extras[node["ref"]] = _group_details(
                         node["ref"], node["tip"][0], node["cls"], lay, unfolded
                     )
+                    extras[node["ref"]]["actions"] = [{"label": "Open it", "toggle": node["ref"]}]
             for frame in scene["groups"]:
                 label = frame["head"].removeprefix("▾ ")
-                extras.setdefault(
-                    frame["id"], _group_details(frame["id"], label, [frame["style"]], lay, unfolded)
-                )
+                if frame["id"] not in extras:
+                    extras[frame["id"]] = _group_details(frame["id"], label, [frame["style"]], lay, unfolded)
+                    extras[frame["id"]]["actions"] = [
+                        {"label": "Fold it into one box", "toggle": frame["id"]}
+                    ]
         drawn = dict.fromkeys(r for r in refs if isinstance(r, str))
         # the other iterations of a folded box: a few of them get details of their own, to be picked
         for refs_of_copies in copies.values():
@@ -130,7 +133,7 @@ class Picture:
                 if ref in fold_back:
                     what = "construction" if BUILD_MARK in fold_back[ref] else "optimizer call"
                     panel[ref]["actions"].append(
-                        {"label": f"Fold the {what} back", "collapse": fold_back[ref]}
+                        {"label": f"Fold the {what} back", "toggle": fold_back[ref]}
                     )
         tensors = [t.get("id") for t in self.index.tensor_list if t.get("id") in drawn]
         repeats = {ref: len(refs_of_copies) for ref, refs_of_copies in copies.items()}

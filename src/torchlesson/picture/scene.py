@@ -335,7 +335,7 @@ def _collapsed(index: Index, node: dict, _t_: Any, passage: dict | None) -> tupl
         _t(8, 31, clip(str(node.get("sublabel") or what), fits(w, SMALL_CHAR_W)), "t-sub"),
         ["c", w - 1, 1, 7.5, "expand", "tl-expand"],
         ["p", f"M{w - 4.5},1 H{w + 2.5} M{w - 1},-2.5 V4.5", "p-expand", "tl-expand"],
-    ], [str(node["label"]), f"{what}: click to expand"]
+    ], [str(node["label"]), f"{what}: click for its details; + or Enter opens it"]
 
 
 def edge_path(points: list[list[float]]) -> str:

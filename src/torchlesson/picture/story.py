@@ -202,8 +202,7 @@ def _titles(
                 "sub": sub,
                 "kind": "construction",
                 "about": "What a constructor ran to initialise the model: folded into this box, so "
-                "the parameters start as leaves. Click its header (or press Enter on it) to see every "
-                "operation.",
+                "the parameters start as leaves. Open it to see every operation.",
                 "rows": [("made", listed or "nothing the cell uses later"), ("line", _code(lines, line))],
             }
             continue
@@ -260,7 +259,6 @@ def _step_titles(
         "title": f"{owner}.{method}() · {call.get('class') or 'optimizer'}",
         "sub": sub,
         "kind": "optimizer step",
-        "about": "The optimizer's in-place updates, one box per call. Click its header (or press "
-        "Enter on it) to see every update.",
+        "about": "The optimizer's in-place updates, one box per call. Open it to see every update.",
         "rows": rows,
     }

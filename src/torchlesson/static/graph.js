@@ -26,7 +26,7 @@
  *   replay: {steps: Step[], when: Object<string, number>, overview: string, start: string}}} Scene
  * @typedef {string | Array<string | {text: string, ref: string}>} Rich
  * @typedef {{title: string, kind: string, rows: Array<{key: string, text: Rich, pre?: boolean,
- *   note?: string}>, alerts: string[], actions: Array<{label: string, unfold?: string, collapse?: string}>}} Details
+ *   note?: string}>, alerts: string[], actions: Array<{label: string, unfold?: string, toggle?: string}>}} Details
  * @typedef {{views: Object<string, Scene>, details: Object<string, Details>,
  *   table: {heads: string[], rows: Array<{ref: string, cells: string[]}>, more: number, total: number},
  *   passes: string[]}} Picture
@@ -461,8 +461,8 @@ class GraphView {
       h("h3", {}, [d.title, h("span", { class: "tl-kind", text: d.kind })]),
       h("dl", {}, rows),
       ...d.alerts.map((text) => h("div", { class: "tl-banner tl-error" }, [h("span", { text })])),
-      // an action unfolds a loop, or folds an opened construction or optimizer call back into its box
-      ...d.actions.map((a) => h("button", { type: "button", class: "tl-btn", text: a.label, onclick: a.collapse ? () => this.toggleGroup(a.collapse) : unfold(a.unfold) })),
+      // an action unfolds a loop, opens a collapsed box, or folds an opened story back into its box
+      ...d.actions.map((a) => h("button", { type: "button", class: "tl-btn", text: a.label, onclick: a.toggle ? () => this.toggleGroup(a.toggle) : unfold(a.unfold) })),
     );
     this.live.textContent = `Selected ${d.title} (${d.kind})`;
   }
@@ -702,6 +702,10 @@ class GraphView {
     stage.addEventListener("pointerleave", () => ((this.wheelActive = false), (this.tooltip.hidden = true), (this.hovered = null)));
     stage.addEventListener("wheel", (e) => this.wheel(e), { passive: false });
     stage.addEventListener("keydown", (e) => this.key(e));
+    stage.addEventListener("dblclick", (e) => {
+      const box = e.target.closest?.(".tl-node[data-group]"); // a collapsed box opens on a double click too
+      if (box) this.toggleGroup(box.dataset.group);
+    });
     stage.addEventListener("focusin", (e) => {
       const el = e.target.closest?.(".tl-node");
       if (!el) return;
@@ -727,8 +731,11 @@ class GraphView {
   }
 
   click(target) {
+    // a frame's header and a collapsed box's "+" open or close it; the rest of a collapsed box
+    // selects it, like any box: its details say what is inside and have a button to open it
     const group = target.closest?.("[data-group]");
-    if (group) return this.toggleGroup(group.dataset.group);
+    const box = group && group.classList.contains("tl-node") && !target.closest(".tl-expand");
+    if (group && !box) return this.toggleGroup(group.dataset.group);
     const el = target.closest?.(".tl-node");
     const frame = !el && target.closest?.(".tl-group[data-id]");
     if (frame) return this.select(frame.dataset.id); // a module's or a loop's box: its details
