@@ -132,9 +132,7 @@ class Picture:
                     panel[ref]["actions"].append({"label": "Show its iterations", "unfold": unfold_of[ref]})
                 if ref in fold_back:
                     what = "construction" if BUILD_MARK in fold_back[ref] else "optimizer call"
-                    panel[ref]["actions"].append(
-                        {"label": f"Fold the {what} back", "toggle": fold_back[ref]}
-                    )
+                    panel[ref]["actions"].append({"label": f"Fold the {what} back", "toggle": fold_back[ref]})
         tensors = [t.get("id") for t in self.index.tensor_list if t.get("id") in drawn]
         repeats = {ref: len(refs_of_copies) for ref, refs_of_copies in copies.items()}
         return json_safe(
