@@ -270,7 +270,9 @@ def question(item: Hidden, number: int = 1) -> Question:
             f"Follow the graph backward to `{item.target.path}`: each operation multiplies the gradient "
             "that reaches its output by its own local derivative, and branches add up."
         )
-        explanation = f"The graph above shows `{name}` now: press Replay backward to see how it got there."
+        explanation = (
+            f"The graph above shows `{name}` now: press ▶ Play (Replay backward) to watch how it got there."
+        )
     else:
         hint = "Follow the graph forward from the inputs: work out each operation's result in turn."
         explanation = f"The graph above shows `{name}` now: click it to see the operation that made it."
