@@ -175,6 +175,23 @@ def test_a_tensor_value_can_be_predicted_and_its_copies_are_hidden(ipython) -> N
     assert f"{expected[0]:.4f}" in everything([after.displays[0]["data"]])
 
 
+def test_gradients_that_add_up_keep_each_passs_share_and_hide_the_sum(ipython) -> None:
+    cell = "%%autograd_trace --predict w.grad\n" + (
+        "import torch\n"
+        "w = torch.tensor([1.0, 2.0], requires_grad=True)\n"
+        "for step in range(3):\n"
+        "    loss = (w * 3).sum()\n"
+        "    loss.backward()\n"
+    )
+    run = ipython.run(cell)
+    shown = everything(run.outputs)
+    assert "9., 9." not in shown
+    assert "dloss/dw = [3., 3.]" in run.outputs[0]["text/plain"]  # each pass's share, to add up
+    feedback, after = answer(ipython, quiz_of(run), "[9, 9]")
+    assert feedback["status"] == "correct"
+    assert "9., 9." in everything([after.displays[0]["data"]])
+
+
 def test_text_mode_hides_and_reveals_the_summary(ipython) -> None:
     run = ipython.run("%%autograd_trace --text --predict x.grad\n" + SEED)
     graph = run.outputs[0]

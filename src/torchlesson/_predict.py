@@ -202,12 +202,16 @@ def _redact_one(data: dict[str, Any], item: Hidden) -> None:
             for n in (data.get("autograd") or {}).get("nodes") or []
             if n.get("tensor") == tid or tid in (n.get("outputs") or {}).values()
         }
+        # what flowed into it in a pass is its .grad when that pass made it alone; when several
+        # passes added up (a loop without zero_grad), each pass's share stays: it is what the
+        # learner adds up
         for passage in passes:
             grads, node_grads = passage.get("grads") or {}, passage.get("node_grads") or {}
-            if tid in grads:
+            if tid in grads and _same(grads[tid], item):
                 grads[tid] = _hide(grads[tid])
             for node in nodes & set(node_grads):
-                node_grads[node] = _hide(node_grads[node])
+                if _same(node_grads[node], item):
+                    node_grads[node] = _hide(node_grads[node])
     # copies of them (g = x.grad.clone(), y.detach()): an op that reads one and makes the same numbers
     for op in data.get("ops") or []:
         reads = {i.get("tensor") for i in op.get("inputs") or [] if isinstance(i, dict)}
