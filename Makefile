@@ -53,7 +53,7 @@ $(VENV)/.installed-%: pyproject.toml | torch
 # the tests that run magics in a real IPython shell, on the oldest IPython we support
 OLD_VENV := .venv-ipython7
 OLD_TESTS := tests/test_capture.py tests/test_extension.py tests/test_quiz_magic.py tests/test_leaf_gradients.py \
-	tests/test_faithful.py tests/test_names.py
+	tests/test_faithful.py tests/test_names.py tests/test_predict.py
 
 $(OLD_VENV)/.installed: pyproject.toml
 	test -x $(OLD_VENV)/bin/python || $(PYTHON) -m venv $(OLD_VENV)

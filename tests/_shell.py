@@ -33,6 +33,8 @@ class CellRun:
     stderr: str
     outputs: list[dict[str, Any]] = field(default_factory=list)
     user_ns: dict[str, Any] = field(default_factory=dict)
+    # every display message: {"data", "display_id", "update"} (``outputs`` lists updates as new bundles)
+    displays: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def widgets(self) -> list[dict[str, Any]]:
@@ -43,12 +45,15 @@ class CellRun:
 class _BundlePublisher(DisplayPublisher):
     """Collects ``display()`` calls as mime bundles, like a kernel's display_data messages."""
 
-    def __init__(self, sink: list[dict[str, Any]], **kwargs: Any) -> None:
+    def __init__(self, sink: list[dict[str, Any]], messages: list[dict[str, Any]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sink = sink
+        self.messages = messages
 
     def publish(self, data, metadata=None, source=None, *, transient=None, update=False):
         self.sink.append(dict(data))
+        display_id = (transient or {}).get("display_id")
+        self.messages.append({"data": dict(data), "display_id": display_id, "update": update})
 
     def clear_output(self, wait=False):
         self.sink.clear()
@@ -96,21 +101,28 @@ class Shell:
 
     def run(self, code: str) -> CellRun:
         """Run ``code`` as one cell (``store_history=True``, as a notebook does)."""
+        return self.call(lambda: self.shell.run_cell(code, store_history=True))
+
+    def call(self, function: Any) -> CellRun:
+        """Call ``function`` (a cell, or what a widget message would do) and capture what it shows."""
         shell = self.shell
         sink: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = []
         out, err = io.StringIO(), io.StringIO()
         saved = shell.display_pub, shell.displayhook, shell.display_trap.hook
         hook = _BundleHook(sink, shell=shell, cache_size=shell.cache_size)
-        shell.display_pub = _BundlePublisher(sink, shell=shell)
+        shell.display_pub = _BundlePublisher(sink, messages, shell=shell)
         shell.displayhook = shell.display_trap.hook = hook
         try:
             with redirect_stdout(out), redirect_stderr(err):
-                result = shell.run_cell(code, store_history=True)
+                result = function()
                 sys.stdout.flush()
         finally:
             shell.display_pub, shell.displayhook, shell.display_trap.hook = saved
+        if not isinstance(result, ExecutionResult):
+            result = ExecutionResult(None)
         error = result.error_before_exec or result.error_in_exec
-        return CellRun(result, error, out.getvalue(), err.getvalue(), sink, shell.user_ns)
+        return CellRun(result, error, out.getvalue(), err.getvalue(), sink, shell.user_ns, messages)
 
     def reset(self) -> None:
         """A fresh user namespace (and history, output cache and cell count), as after a kernel restart."""

@@ -11,6 +11,7 @@ After editing that notebook, save it with fresh outputs: ``python tests/test_les
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import torch
 
 import torchlesson
 from test_static import pictures
+from torchlesson._predict import HIDDEN
 from torchlesson._quiz import load as load_quiz
 
 if sys.version_info >= (3, 11):
@@ -159,6 +161,25 @@ def test_module3_seed_graph_gives_x_grad_of_twos(module3) -> None:
     assert "engine ran: SumBackward0 -> AddBackward0 -> MulBackward0 -> AccumulateGrad" in trace
     assert "dloss/dz = [1., 1., 1.]" in trace
     assert "dloss/dy = [1., 1., 1.]" in trace
+
+
+def test_module3_asks_for_the_seeds_x_grad_before_anything_shows_it(module3) -> None:
+    """Predict mode: the seed's x.grad is asked for, hidden in the graph, before any cell prints it."""
+    cells = list(module3.values())
+    ids = [c.id for c in cells]
+    asking = module3["graph-predict"]
+    assert asking.source.startswith("%%autograd_trace --predict x.grad\n")
+    assert ids.index("graph-predict") < ids.index("graph-seed")
+    shown_before = "".join(
+        stdout(c) + json.dumps([o.get("data", {}) for o in c.outputs])
+        for c in cells[: ids.index("graph-predict") + 1]
+    )
+    assert "2., 2., 2." not in shown_before and "[2, 2, 2]" not in shown_before
+    assert tensor_row(trace_text(asking), "x").endswith(f".grad = [3] float32 ({HIDDEN})")
+    assert "dloss/dy = [1., 1., 1.]" in trace_text(asking)  # what the learner reasons from
+    texts = [o.data.get("text/plain", "") for o in asking.outputs if o.output_type == "display_data"]
+    assert any("What is `x.grad` after this cell?" in text for text in texts)
+    assert "`--predict x.grad`" in markdown(MODULE3, "graph-intro")
 
 
 def test_module3_second_example_gives_10_14_18(module3) -> None:
@@ -305,7 +326,7 @@ def test_module3_is_saved_with_the_outputs_its_code_gives(module3) -> None:
             f"the saved outputs of {cell_id} are stale: run `python tests/test_lessons.py`"
         )
     traced = [c for c in saved.values() if c.source.startswith("%%autograd_trace")]
-    assert len(traced) == 7  # 4 before issue 14 added the autograd tutorial's examples
+    assert len(traced) == 8  # 4 before issue 14 added the autograd tutorial's examples, 7 before --predict
     for cell in traced:  # a static picture for every reader, no dangling widget view
         data = next(o.data for o in cell.outputs if o.output_type == "display_data")
         assert pictures(data["text/html"]) and WIDGET_VIEW not in data
@@ -321,15 +342,18 @@ def test_module3_exported_to_html_shows_the_graphs_as_pictures(tmp_path: Path) -
     page = (tmp_path / "03_tensors_and_autograd.html").read_text(encoding="utf-8")
     svgs = pictures(page)  # as <img> data URLs: NOTE [pictures that survive sanitizers]
     forward = [svg for svg in svgs if 'data-view="forward"' in svg]
-    assert len(forward) == 7, f"{len(forward)} forward graphs in the export"  # 4 before issue 14
+    assert len(forward) == 8, (
+        f"{len(forward)} forward graphs in the export"
+    )  # 4 before issue 14, 7 before --predict
 
     def tensor_names(svg: str) -> set[str]:
         return set(
             re.findall(r'<g class="tl-node kind-tensor[^"]*"[^>]*>.*?<text[^>]*>([^<]+)</text>', svg, re.S)
         )
 
-    seed = next(svg for svg in forward if {"x", "y", "z", "loss"} <= tensor_names(svg))
+    predicted, seed = [svg for svg in forward if {"x", "y", "z", "loss"} <= tensor_names(svg)][:2]
     assert "∂loss/∂x = [2., 2., 2.]" in seed
+    assert HIDDEN in predicted and "2., 2., 2." not in predicted  # --predict x.grad: hidden in the export too
     assert any({"y_const", "x_scaled"} <= tensor_names(svg) for svg in forward)
     assert "Run this notebook to answer" in page  # the quizzes' static version
     assert "Traceback" not in page and "Error displaying widget" not in page
@@ -431,6 +455,22 @@ def test_pitfall_gradients_add_up_without_zeroing(pitfalls) -> None:
     assert tensor_row(forgot, "w").endswith(".grad = [9., 9.]")
     assert "w.grad = tensor([3., 3.])" in stdout(pitfalls["accumulate-fixed"])
     assert tensor_row(fixed, "w").endswith(".grad = [3., 3.]")
+
+
+def test_pitfall_accumulation_is_predicted_before_it_is_printed(pitfalls) -> None:
+    cells = list(pitfalls.values())
+    ids = [c.id for c in cells]
+    asking = pitfalls["accumulate-predict"]
+    assert asking.source.startswith("%%autograd_trace --predict w.grad\n")
+    assert ids.index("accumulate-predict") < ids.index("accumulate")
+    shown = "".join(
+        stdout(c) + json.dumps([o.get("data", {}) for o in c.outputs])
+        for c in cells[: ids.index("accumulate")]
+    )
+    assert "9., 9." not in shown
+    trace = trace_text(asking)
+    assert tensor_row(trace, "w").endswith(f".grad = [2] float32 ({HIDDEN})")
+    assert trace.count("/dw = [3., 3.]  (added to .grad)") == 3  # each pass's share, to add up
 
 
 def test_pitfall_grad_of_a_non_leaf(pitfalls) -> None:

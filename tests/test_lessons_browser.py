@@ -48,6 +48,9 @@ def expected_widgets(path: Path) -> tuple[int, int]:
         1 for src in cells if src.startswith("%%autograd_trace") and "--text" not in src.split("\n")[0]
     )
     quizzes = sum(1 for src in cells if src.startswith("%quiz "))
+    quizzes += sum(
+        1 for src in cells if src.startswith("%%autograd_trace") and "--predict" in src.split("\n")[0]
+    )
     return graphs, quizzes
 
 
@@ -93,7 +96,7 @@ def test_module3_renders_and_is_photographed(lab_page, theme: str) -> None:
         assert name in labels, f"no graph shows {name}"
     shot = lab_page.screenshot("module3")
     graphs = page.locator(".jp-Notebook .torchlesson-graph")
-    seed_cell = graphs.nth(1).locator("xpath=ancestor::div[contains(@class, 'jp-CodeCell')][1]")
+    seed_cell = graphs.nth(2).locator("xpath=ancestor::div[contains(@class, 'jp-CodeCell')][1]")
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": 2000})  # the whole cell on screen
     seed_cell.scroll_into_view_if_needed()
@@ -103,11 +106,11 @@ def test_module3_renders_and_is_photographed(lab_page, theme: str) -> None:
     page.set_viewport_size(size)
 
     # what the text tells the learner to look for (after the pictures, which show the defaults)
-    second = graphs.nth(2)  # the module's second example: y needs no gradient, so no node is y's
+    second = graphs.nth(3)  # the module's second example: y needs no gradient, so no node is y's
     second.get_by_role("button", name="Autograd view").click()
     functions = second.locator(".tl-node.kind-grad_fn .tl-fn").all_text_contents()
     assert sorted(functions) == ["AccumulateGrad", "AddBackward0", "MulBackward0"]
-    cuts = " ".join(graphs.nth(3).locator(".tl-edge.kind-cut").all_text_contents())
+    cuts = " ".join(graphs.nth(4).locator(".tl-edge.kind-cut").all_text_contents())
     assert "detach" in cuts and "no_grad" in cuts
     if os.environ.get("TORCHLESSON_UPDATE_SCREENSHOTS", "").lower() not in ("", "0", "false"):
         save_for_docs(page, shot, ROOT / "docs" / f"lesson-module3-{theme}.png")

@@ -26,6 +26,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GraphWidget",
+    "PredictError",
+    "Prediction",
     "QuizError",
     "QuizWidget",
     "Trace",
@@ -35,6 +37,7 @@ __all__ = [
     "export_quiz_results",
     "list_quizzes",
     "load_ipython_extension",
+    "predict",
     "quiz",
     "quiz_results",
     "trace",
@@ -54,9 +57,13 @@ _LAZY = {
     "export_quiz_results": "_quiz_sheet",
     "collect_quiz_results": "_quiz_saving",
     "QuizWidget": "_quiz_widget",
+    "predict": "_predict",
+    "Prediction": "_predict",
+    "PredictError": "_predict",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._predict import PredictError, Prediction, predict
     from ._quiz import list_quizzes, quiz, quiz_results
     from ._quiz_model import QuizError
     from ._quiz_saving import collect_quiz_results

@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -52,26 +53,53 @@ class TorchlessonMagics(Magics):
         help=f"record at most N operations (default {DEFAULT_MAX_OPS}); the cell still runs to the end.",
     )
     @argument("--text", action="store_true", help="show a plain-text summary instead of the graph widget.")
+    @argument(
+        "--predict",
+        action="append",
+        metavar="WHAT",
+        help="hide WHAT (x.grad, or a tensor y; several: x.grad,w.grad) in the graph and ask the learner "
+        "for it, checked in the kernel; the graph shows it once the answer is right or revealed.",
+    )
     @cell_magic
     def autograd_trace(self, line: str, cell: str) -> None:
         """Run the cell exactly as usual, then show what it did to its tensors and gradients.
 
         Usage::
 
-            %%autograd_trace [-o NAME] [--max-ops N] [--text]
+            %%autograd_trace [-o NAME] [--max-ops N] [--text] [--predict WHAT]
+
+        ``--predict x.grad`` (or a tensor's name, ``--predict y``) is predict mode: the graph hides
+        those numbers everywhere (widget, static picture, text, details, replay), and a question under
+        it asks for them, graded like a numeric ``%quiz`` question. A right answer, or the reveal after
+        wrong tries, draws the graph again with the numbers in it.
         """
         args = parse_argstring(self.autograd_trace, line)
         if args.max_ops < 1:
             raise UsageError(f"--max-ops must be a positive number of operations, not {args.max_ops}.")
         if args.output is not None:
             _output_name(self.shell, args.output)
+        if args.predict:
+            from ._predict import PredictError, parse_targets, predict
+
+            try:
+                targets = [target.text for target in parse_targets(args.predict)]
+            except PredictError as error:
+                raise UsageError(str(error)) from None
 
         from ._cell import run_cell_traced
 
         trace = run_cell_traced(self.shell, cell, max_ops=args.max_ops)
         if args.output is not None:
             self.shell.user_ns[args.output] = trace
-        display(trace.text_view() if args.text else trace)
+        shown = trace.text_view() if args.text else trace
+        if args.predict:
+            try:
+                shown = predict(trace, targets, self.shell.user_ns, text=args.text)
+            except PredictError as error:
+                if trace.error is None:  # the graph would give the answer away: fix the target first
+                    raise UsageError(str(error)) from None
+                print(error, file=sys.stderr)  # the cell's own traceback stays the cell's error
+        display(shown)
 
     @magic_arguments()
     @argument("source", nargs="?", help="a bundled quiz name (autograd) or a .toml quiz file.")
