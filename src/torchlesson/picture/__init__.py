@@ -3,8 +3,10 @@
 Data flows one way, and every step renders from plain data, never from torch objects::
 
     trace dict ─► graph     nodes and edges of one view (forward: tensors and ops; autograd: grad_fns)
+               ─► story     building a model, an optimizer call: a box each (NOTE [the story of a cell])
                ─► fold      a loop's iterations drawn once, × N (NOTE [folding loops])
-               ─► groups    modules and folded loops as boxes, collapsed to one node each on demand
+               ─► groups    modules, stories and folded loops as boxes, collapsed to one node each on
+                            demand; what the first view collapses (NOTE [the first view])
                ─► layout    ranks and order (layout.py), pixels (placement.py)
                ─► scene     every box, text and number final (scene.py; the panel, table and replay:
                             panel.py; sentences about the whole trace: messages.py; colours: palette.py)
