@@ -12,7 +12,7 @@ import axe_playwright_python
 import pytest
 
 from _synthetic import seed
-from test_graph_browser import MLP_STEP, SEED, tensor_node
+from test_graph_browser import MLP_STEP, SEED, open_everything, tensor_node
 from torchlesson.picture.widget import GraphWidget
 
 pytestmark = pytest.mark.browser
@@ -102,6 +102,7 @@ JS_CLIPPED = """(root) => {
 def test_a_narrow_output_cuts_nothing_off_and_shrinks_no_text(lab_page) -> None:
     """JupyterLab with its file browser open: about 850 px for the output."""
     page = lab_page.open(MLP_STEP)
+    open_everything(page.locator(".torchlesson-graph"))  # the whole step, as wide as it gets
     page.set_viewport_size({"width": 900, "height": 1000})
     page.wait_for_timeout(500)
     widget = page.locator(".torchlesson-graph")

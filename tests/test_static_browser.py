@@ -59,10 +59,13 @@ def test_a_saved_graph_shows_as_a_picture_where_the_notebook_is_not_trusted(
 
 
 def test_the_shipped_lesson_opens_with_its_pictures(lab_page) -> None:
-    """`make lesson` opens examples/03_tensors_and_autograd.ipynb as saved: its four graphs show."""
+    """`make lesson` opens examples/03_tensors_and_autograd.ipynb as saved: every graph shows."""
     page = lab_page.open(MODULE3, run=False)
     shown = page.evaluate(JS_PICTURES)
     forward = [p for p in shown if p["alt"].startswith("Forward graph")]
-    assert len(forward) == 4 and all(p["loaded"] for p in forward), shown
+    traced = [
+        c for c in nbformat.read(MODULE3, as_version=4).cells if c.source.startswith("%%autograd_trace")
+    ]
+    assert len(forward) == len(traced) == 8 and all(p["loaded"] for p in forward), shown  # 4 before issue 14
     lab_page.screenshot("module3-first-open")
     assert lab_page.page_errors == []

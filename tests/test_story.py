@@ -44,8 +44,8 @@ FIRST_VIEW_BOXES = 25  # what the issue asks of a CNN step and a TransformerEnco
 def traced(request, ipython):
     """traced(code): the trace dict of ``code`` run by the magic or inside ``torchlesson.trace()``."""
 
-    def run(code: str) -> dict:
-        assert ipython.run(SETUP).error is None
+    def run(code: str, before: str = "") -> dict:
+        assert ipython.run(SETUP + "\n" + before).error is None
         if request.param == "magic":
             cell = "%%autograd_trace -o _trace\n" + code
         else:
@@ -166,6 +166,15 @@ def said(trace: dict) -> str | None:
     if text and str(trace["lines"][0]).startswith("import torchlesson"):
         text = re.sub(r"\d+", lambda m: str(int(m.group()) - 2), text)
     return text
+
+
+@pytest.mark.parametrize("code", ["opt.step()", "head = nn.Linear(3, 2)"], ids=["a step", "a model"])
+def test_a_cell_that_only_builds_or_only_steps_shows_what_it_did(traced, code: str) -> None:
+    """examples/training_step.ipynb traces `optimizer.step()` alone: one folded box would hide it all."""
+    before = "w = torch.ones(3, requires_grad=True)\nopt = torch.optim.SGD([w], lr=0.1)\nw.sum().backward()"
+    lay = first(traced(code, before=before))
+    assert not [n for n in lay["nodes"] if n["kind"] == "group"]
+    assert {"add_", "+="} & set(labels(lay)) if code == "opt.step()" else "kaiming_uniform_" in labels(lay)
 
 
 def test_the_phases_of_a_training_step_are_said_in_order(traced) -> None:

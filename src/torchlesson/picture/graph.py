@@ -48,6 +48,8 @@ class Graph:
         self.after: list[list[int]] = []
         # node id -> (operation index, slot) of what made it (NOTE [folding loops] in fold.py)
         self.made_at: dict[str, tuple[int, int] | None] = {}
+        # ``after`` pairs a folded optimizer call adds (NOTE [the story of a cell] in story.py)
+        self.story_after: dict[str, list[list[int]]] = {}
 
     def add(self, node_id: str, kind: str, ref: str, label: str, sublabel: str | None, **extra: Any) -> int:
         if node_id in self.index:

@@ -87,11 +87,13 @@ def module_types(trace: dict[str, Any]) -> dict[str, str]:
 
 def first_view(nodes: list[dict[str, Any]], counts: dict[str, int]) -> set[str]:
     """NOTE [the first view]: what a cell's picture opens with. Constructions and optimizer calls
-    are collapsed (NOTE [the story of a cell] in story.py); then, if more than ~25 boxes remain,
-    modules are collapsed level by level, the deepest first, until the rest fits: a CNN or a
-    Transformer layer reads as inputs -> the model's top-level children -> loss. Every box opens
-    with a click; ``collapsed=[]`` draws every operation."""
+    are collapsed (NOTE [the story of a cell] in story.py), unless they are all the cell did;
+    then, if more than ~25 boxes remain, modules are collapsed level by level, the deepest first,
+    until the rest fits: a CNN or a Transformer layer reads as inputs -> the model's top-level
+    children -> loss. Every box opens with a click; ``collapsed=[]`` draws every operation."""
     story = {p for p in counts if is_story(p)}
+    if not any(n["kind"] == "op" and not is_story(n["group"]) for n in nodes):
+        story = set()  # a cell that only builds a model, or only steps: that is what it is about
 
     def boxes(chosen: set[str]) -> int:
         heads, loose = set(), 0

@@ -85,7 +85,9 @@ def short_name(tensor: dict[str, Any], box: str | None = None) -> str:
     if not box:
         return label
     if tensor.get("label") or tensor.get("name"):
-        return label[len(box) + 1 :] if label.startswith(box + ".") else label
+        if label.startswith((box + ".", box + " output")):  # model.0.weight, model.0 output (2)
+            return label[len(box) + 1 :]
+        return label
     if tensor.get("output_of") == box:
         return "output"
     if not tensor.get("output_of") and tensor.get("module") == box and tensor.get("made_by"):

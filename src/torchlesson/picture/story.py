@@ -139,12 +139,16 @@ def _after_the_forward(graph: Graph, group_of: dict[int, str], op_index: dict[An
             previous = v
         elif path.startswith(STEP_MARK) and path not in started and previous is not None:
             started.add(path)
-            graph.after += [[t, v] for s, t, *_ in graph.edges if s == previous]
+            pairs = [[t, v] for s, t, *_ in graph.edges if s == previous]
+            graph.after += pairs
+            graph.story_after[path] = pairs  # taken back if the call is opened
 
 
 def open_stories(graph: Graph, opened: set[str]) -> None:
     """Draw the constructions and optimizer calls in ``opened`` exactly as without their groups:
     every operation where it ran, outside any box, as a learner who expands them expects."""
+    dropped = [pair for path, pairs in graph.story_after.items() if path in opened for pair in pairs]
+    graph.after = [pair for pair in graph.after if pair not in dropped]
     for node in graph.nodes:
         story = node.pop("story", None) or node.pop("built_by", None)
         plain = node.pop("_plain", None)
