@@ -115,7 +115,7 @@ def tell_story(trace: dict[str, Any], graph: Graph) -> dict[str, dict[str, Any]]
             node["built_by"] = home
             continue
         group_of[v] = home
-    _after_the_forward(graph, group_of, op_index)
+    _after_the_forward(graph, group_of, op_index, out_of)
     for v, path in group_of.items():
         nodes[v]["_plain"] = (nodes[v]["group"], nodes[v]["classes"], nodes[v]["sublabel"])
         nodes[v]["group"] = path  # constructors and optimizers run outside any module's forward
@@ -123,7 +123,9 @@ def tell_story(trace: dict[str, Any], graph: Graph) -> dict[str, dict[str, Any]]
     return _titles(trace, graph, tensors, made, group_of, ops)
 
 
-def _after_the_forward(graph: Graph, group_of: dict[int, str], op_index: dict[Any, int]) -> None:
+def _after_the_forward(
+    graph: Graph, group_of: dict[int, str], op_index: dict[Any, int], out_of: list[list[int]]
+) -> None:
     """An optimizer call is ranked below what the cell computed before it (the loss), not only below
     the operations that read its parameters (NOTE [write after read] in graph.py)."""
     ops = sorted(
@@ -139,7 +141,7 @@ def _after_the_forward(graph: Graph, group_of: dict[int, str], op_index: dict[An
             previous = v
         elif path.startswith(STEP_MARK) and path not in started and previous is not None:
             started.add(path)
-            pairs = [[t, v] for s, t, *_ in graph.edges if s == previous]
+            pairs = [[t, v] for t in out_of[previous]]  # out_of: tell_story's edges by source
             graph.after += pairs
             graph.story_after[path] = pairs  # taken back if the call is opened
 
@@ -147,8 +149,8 @@ def _after_the_forward(graph: Graph, group_of: dict[int, str], op_index: dict[An
 def open_stories(graph: Graph, opened: set[str]) -> None:
     """Draw the constructions and optimizer calls in ``opened`` exactly as without their groups:
     every operation where it ran, outside any box, as a learner who expands them expects."""
-    dropped = [pair for path, pairs in graph.story_after.items() if path in opened for pair in pairs]
-    graph.after = [pair for pair in graph.after if pair not in dropped]
+    dropped = {tuple(pair) for path, pairs in graph.story_after.items() if path in opened for pair in pairs}
+    graph.after = [pair for pair in graph.after if tuple(pair) not in dropped]
     for node in graph.nodes:
         story = node.pop("story", None) or node.pop("built_by", None)
         plain = node.pop("_plain", None)
