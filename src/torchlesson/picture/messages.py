@@ -8,6 +8,7 @@ from typing import Any
 
 from .index import Index
 from .labels import first_line
+from .story import variable_of
 
 
 def caption(index: Index, view: str) -> str:
@@ -63,7 +64,7 @@ def phases(index: Index) -> str | None:
             continue
         if op.get("constructor"):
             made = [index.tensors.get(t, {}).get("name") for t in op.get("outputs") or ()]
-            root = next((str(n).split(".")[0] for n in made if n), "")
+            root = next((variable_of(n) for n in made if n), "")  # the variable built, as story.py names it
             add("build", f"build {root}".strip(), op.get("line"))
         elif any(t in roots for t in op.get("outputs") or ()):
             add("loss", "loss", op.get("line"))

@@ -39,7 +39,8 @@ def is_story(path: str | None) -> bool:
     return last.startswith((BUILD_MARK, STEP_MARK))
 
 
-def _root(name: Any) -> str | None:
+def variable_of(name: Any) -> str | None:
+    """The variable a parameter or buffer belongs to: ``net.0.weight`` -> ``net``."""
     return str(name).split(".")[0].split("[")[0] if name else None
 
 
@@ -56,7 +57,7 @@ def _runs(ops: list[dict[str, Any]], tensors: dict[str, dict]) -> dict[int, str]
         if not op.get("constructor"):
             previous = False
             continue
-        names = [_root((tensors.get(t) or {}).get("name")) for t in op.get("outputs") or ()]
+        names = [variable_of((tensors.get(t) or {}).get("name")) for t in op.get("outputs") or ()]
         named = next((n for n in names if n), None)
         if not previous or (named and root and named != root):
             run, root = run + 1, None
